@@ -1,0 +1,106 @@
+//! Compute devices: Burn's `flex` CPU backend and its wgpu backend (Vulkan, Metal, DX12, WebGPU).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Which backend to compute on (`--device cpu|wgpu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Burn's pure-Rust `flex` CPU backend.
+    Cpu,
+    /// Burn's wgpu backend on the best adapter wgpu finds.
+    Wgpu,
+}
+
+impl Backend {
+    /// CLI spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" | "flex" => Ok(Backend::Cpu),
+            "wgpu" | "gpu" => Ok(Backend::Wgpu),
+            _ => Err(Error::Config {
+                field: "device".into(),
+                message: format!("unknown device `{s}`; expected `cpu` or `wgpu`"),
+            }),
+        }
+    }
+}
+
+/// An opened compute device and a human-readable description of it (adapter name and API).
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    /// The backend.
+    pub backend: Backend,
+    /// Burn device (plain, without autodiff; call `.autodiff()` for training).
+    pub device: Device,
+    /// E.g. `flex (CPU)` or `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`.
+    pub description: String,
+}
+
+static WGPU: OnceLock<std::result::Result<(Device, String), String>> = OnceLock::new();
+
+/// Open `backend`. The wgpu runtime is initialised once per process; when no adapter exists the
+/// error says so and suggests `--device cpu`.
+pub fn open(backend: Backend) -> Result<ComputeDevice> {
+    match backend {
+        Backend::Cpu => Ok(ComputeDevice {
+            backend,
+            device: Device::flex(),
+            description: "flex (CPU)".into(),
+        }),
+        Backend::Wgpu => {
+            let opened = WGPU.get_or_init(|| {
+                let result = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
+                match result {
+                    Ok(Ok((device, setup))) => {
+                        let info = setup.adapter.get_info();
+                        Ok((
+                            device,
+                            format!("{} [{:?}, {:?}]", info.name, info.backend, info.device_type),
+                        ))
+                    }
+                    Ok(Err(e)) => Err(format!("{e}")),
+                    Err(_) => Err("the wgpu runtime panicked while looking for an adapter".into()),
+                }
+            });
+            match opened {
+                Ok((device, description)) => Ok(ComputeDevice {
+                    backend,
+                    device: device.clone(),
+                    description: description.clone(),
+                }),
+                Err(message) => Err(Error::Device {
+                    device: "wgpu".into(),
+                    message: format!(
+                        "{message}. No usable GPU adapter was found (on Linux install a Vulkan driver, e.g. Mesa's \
+                         `mesa-vulkan-drivers`), or run with `--device cpu`"
+                    ),
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! # darts-pt
+//!
+//! Differentiable neural architecture search with perturbation-based architecture selection
+//! (DARTS-PT; Wang et al., "Rethinking Architecture Selection in Differentiable NAS", ICLR 2021),
+//! on Burn's `flex` CPU backend and its wgpu backend.
+//!
+//! Modules:
+//! * [`space`]: op names, search spaces (DARTS 7/8-op, NAS-Bench-201, RobustDARTS S1–S4).
+//! * [`genotype`]: DARTS `Genotype(...)` text and NAS-Bench-201 strings; magnitude derivation.
+//! * [`ops`]: the candidate operations as Burn modules.
+//! * [`weights`]: effective mixing weights, PT masks.
+//! * [`supernet`]: the DARTS and NAS-Bench-201 supernets and α.
+//! * [`data`]: datasets (embedded digits, CIFAR-10/100, Fashion-MNIST/MNIST), split, batches.
+//! * [`device`]: opening the CPU or wgpu device.
+//! * [`import`]: weights and α saved by the reference code (safetensors).
+//! * [`info`]: parameter counts and shapes of a supernet.
+//!
+//! Tensor layout is `[batch, channels, height, width]`; α is `[edges, ops]` per cell type.
+
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod genotype;
+pub mod import;
+pub mod info;
+pub mod ops;
+pub mod space;
+pub mod supernet;
+pub mod weights;
+
+pub use error::{Error, Result};

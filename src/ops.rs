@@ -1,0 +1,459 @@
+//! Candidate operations and their building blocks, each a Burn module with the reference's exact
+//! definition (spec §1.1, §1.3).
+//!
+//! Every forward takes a [`BnMode`] so that the caller decides, per pass, whether BatchNorm uses
+//! batch statistics (training, PT scoring as in the reference) or running statistics
+//! (evaluation), independently of the autodiff device.
+//!
+//! Tensor layout is `[batch, channels, height, width]` throughout.
+
+use burn::module::{Module, Param, RunningState};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::{Device, Distribution, Tensor};
+
+use crate::space::OpKind;
+
+/// How BatchNorm layers normalise in one forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BnMode {
+    /// Batch statistics, running statistics updated (PyTorch `model.train()`).
+    Train,
+    /// Batch statistics, running statistics left untouched. This is what the reference's PT scoring
+    /// computes (`model.train()` under `no_grad`) without its side effect on the buffers.
+    BatchStats,
+    /// Running statistics (PyTorch `model.eval()`).
+    Eval,
+}
+
+/// BatchNorm over `[batch, channels, height, width]` with PyTorch semantics: biased batch
+/// variance for normalisation, unbiased variance in the running estimate, momentum 0.1,
+/// ε = 1e-5. With `affine = false` (all BNs inside search cells) it has no learnable parameters.
+#[derive(Module, Debug)]
+pub struct BatchNorm2d {
+    /// γ, present only when affine.
+    pub weight: Option<Param<Tensor<1>>>,
+    /// β, present only when affine.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Running mean `[channels]`.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running (unbiased) variance `[channels]`.
+    pub running_var: RunningState<Tensor<1>>,
+    /// Channels.
+    pub num_features: usize,
+    /// Running-statistics momentum (PyTorch convention).
+    pub momentum: f64,
+    /// Numerical-stability term.
+    pub epsilon: f64,
+}
+
+impl BatchNorm2d {
+    /// A BatchNorm of `channels` features; `affine` adds γ = 1 and β = 0.
+    pub fn new(channels: usize, affine: bool, device: &Device) -> Self {
+        let (weight, bias) = if affine {
+            (
+                Some(Param::from_tensor(Tensor::ones([channels], device))),
+                Some(Param::from_tensor(Tensor::zeros([channels], device))),
+            )
+        } else {
+            (None, None)
+        };
+        BatchNorm2d {
+            weight,
+            bias,
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+            num_features: channels,
+            momentum: 0.1,
+            epsilon: 1e-5,
+        }
+    }
+
+    fn affine(&self, device: &Device) -> (Tensor<1>, Tensor<1>) {
+        match (&self.weight, &self.bias) {
+            (Some(w), Some(b)) => (w.val(), b.val()),
+            _ => (
+                Tensor::ones([self.num_features], device),
+                Tensor::zeros([self.num_features], device),
+            ),
+        }
+    }
+
+    /// Normalise `x` `[batch, channels, height, width]`.
+    pub fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
+        let device = x.device();
+        let (gamma, beta) = self.affine(&device);
+        match mode {
+            BnMode::Eval => {
+                let mean = self.running_mean.value().to_device(&device);
+                let var = self.running_var.value().to_device(&device);
+                batch_norm(x, gamma, beta, mean, var, self.epsilon)
+            }
+            BnMode::BatchStats => batch_norm_train(x, gamma, beta, self.epsilon).output,
+            BnMode::Train => {
+                let [b, _, h, w] = x.dims();
+                let n = (b * h * w) as f64;
+                let out = batch_norm_train(x, gamma, beta, self.epsilon);
+                let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+                let m = self.momentum;
+                let mean = self.running_mean.value_sync().to_device(&device).detach();
+                let var = self.running_var.value_sync().to_device(&device).detach();
+                let new_mean = mean
+                    .mul_scalar(1.0 - m)
+                    .add(out.mean.detach().mul_scalar(m));
+                let new_var = var
+                    .mul_scalar(1.0 - m)
+                    .add(out.variance.detach().mul_scalar(m * unbiased));
+                self.running_mean.update(new_mean.detach());
+                self.running_var.update(new_var.detach());
+                out.output
+            }
+        }
+    }
+}
+
+/// A bias-free convolution with symmetric padding.
+pub fn conv(
+    c_in: usize,
+    c_out: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
+        .with_dilation([dilation, dilation])
+        .with_groups(groups)
+        .with_bias(false)
+        .init(device)
+}
+
+/// ReLU → Conv (no bias) → BN. DARTS preprocessing and NAS-Bench-201's `nor_conv_kxk`.
+#[derive(Module, Debug)]
+pub struct ReluConvBn {
+    /// The convolution.
+    pub conv: Conv2d,
+    /// The BatchNorm.
+    pub bn: BatchNorm2d,
+}
+
+impl ReluConvBn {
+    /// `c_in → c_out`, kernel `k`, stride `s`, padding `p`.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        affine: bool,
+        device: &Device,
+    ) -> Self {
+        ReluConvBn {
+            conv: conv(c_in, c_out, k, s, p, 1, 1, device),
+            bn: BatchNorm2d::new(c_out, affine, device),
+        }
+    }
+
+    /// `[b, c_in, h, w]` → `[b, c_out, h', w']`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(relu(x)), bn)
+    }
+}
+
+/// `dil_conv_kxk`: ReLU → depthwise k×k (dilation 2) → pointwise 1×1 → BN.
+#[derive(Module, Debug)]
+pub struct DilConv {
+    /// Depthwise convolution.
+    pub depthwise: Conv2d,
+    /// Pointwise convolution.
+    pub pointwise: Conv2d,
+    /// The BatchNorm.
+    pub bn: BatchNorm2d,
+}
+
+impl DilConv {
+    /// Kernel `k`, stride `s`, padding `p`, dilation `d`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        d: usize,
+        affine: bool,
+        device: &Device,
+    ) -> Self {
+        DilConv {
+            depthwise: conv(c_in, c_in, k, s, p, d, c_in, device),
+            pointwise: conv(c_in, c_out, 1, 1, 0, 1, 1, device),
+            bn: BatchNorm2d::new(c_out, affine, device),
+        }
+    }
+
+    /// `[b, c_in, h, w]` → `[b, c_out, h / s, w / s]`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.bn
+            .forward(self.pointwise.forward(self.depthwise.forward(relu(x))), bn)
+    }
+}
+
+/// `sep_conv_kxk`: two stacked [`DilConv`]-like blocks with dilation 1; only the first is strided.
+#[derive(Module, Debug)]
+pub struct SepConv {
+    /// First block (strided).
+    pub first: DilConv,
+    /// Second block (stride 1).
+    pub second: DilConv,
+}
+
+impl SepConv {
+    /// Kernel `k`, stride `s`, padding `p`.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        affine: bool,
+        device: &Device,
+    ) -> Self {
+        SepConv {
+            first: DilConv::new(c_in, c_in, k, s, p, 1, affine, device),
+            second: DilConv::new(c_in, c_out, k, 1, p, 1, affine, device),
+        }
+    }
+
+    /// `[b, c_in, h, w]` → `[b, c_out, h / s, w / s]`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.second.forward(self.first.forward(x, bn), bn)
+    }
+}
+
+/// FactorizedReduce: ReLU, two 1×1 stride-2 convolutions (the second on the input shifted by one
+/// pixel), channel concat, BN. Halves height and width.
+///
+/// The darts-pt DARTS version drops the first row and column for the shifted branch; the
+/// NAS-Bench-201 version pads one zero row and column at the bottom/right first (`pad_shift`).
+#[derive(Module, Debug)]
+pub struct FactorizedReduce {
+    /// Branch on `x`.
+    pub conv_1: Conv2d,
+    /// Branch on the shifted `x`.
+    pub conv_2: Conv2d,
+    /// The BatchNorm.
+    pub bn: BatchNorm2d,
+    /// NAS-Bench-201 variant: pad right/bottom before shifting.
+    pub pad_shift: bool,
+}
+
+impl FactorizedReduce {
+    /// `c_in → c_out` (c_out even).
+    pub fn new(c_in: usize, c_out: usize, affine: bool, pad_shift: bool, device: &Device) -> Self {
+        assert!(
+            c_out % 2 == 0,
+            "FactorizedReduce needs an even number of output channels"
+        );
+        FactorizedReduce {
+            conv_1: conv(c_in, c_out / 2, 1, 2, 0, 1, 1, device),
+            conv_2: conv(c_in, c_out - c_out / 2, 1, 2, 0, 1, 1, device),
+            bn: BatchNorm2d::new(c_out, affine, device),
+            pad_shift,
+        }
+    }
+
+    /// `[b, c_in, h, w]` → `[b, c_out, h / 2, w / 2]`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        let x = relu(x);
+        let [_, _, h, w] = x.dims();
+        let shifted = if self.pad_shift {
+            x.clone()
+                .pad((0, 1, 0, 1), burn::tensor::ops::PadMode::Constant(0.0))
+                .slice([0..x.dims()[0], 0..x.dims()[1], 1..h + 1, 1..w + 1])
+        } else {
+            let [b, c, _, _] = x.dims();
+            x.clone().slice([0..b, 0..c, 1..h, 1..w])
+        };
+        let out = Tensor::cat(
+            vec![self.conv_1.forward(x), self.conv_2.forward(shifted)],
+            1,
+        );
+        self.bn.forward(out, bn)
+    }
+}
+
+/// 3×3 max or average pooling (padding 1, average excludes padding), optionally followed by an
+/// affine-free BN (DARTS search space only, spec §1.1).
+#[derive(Module, Debug)]
+pub struct Pool {
+    /// Average (true) or max (false).
+    pub average: bool,
+    /// Stride (1 or 2).
+    pub stride: usize,
+    /// BN after the pool (DARTS search cells).
+    pub bn: Option<BatchNorm2d>,
+}
+
+impl Pool {
+    /// `[b, c, h, w]` → `[b, c, h / s, w / s]`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        let s = self.stride;
+        let y = if self.average {
+            avg_pool2d(
+                x,
+                AvgPoolOptions::new([3, 3])
+                    .with_stride([s, s])
+                    .with_padding([1, 1])
+                    .with_count_include_pad(false),
+            )
+        } else {
+            max_pool2d(
+                x,
+                MaxPoolOptions::new([3, 3])
+                    .with_stride([s, s])
+                    .with_padding([1, 1]),
+            )
+        };
+        match &self.bn {
+            Some(b) => b.forward(y, bn),
+            None => y,
+        }
+    }
+}
+
+/// Output shape of an op with `stride` on `[b, c, h, w]` (zero and noise ops).
+fn strided_shape(x: &Tensor<4>, stride: usize) -> [usize; 4] {
+    let [b, c, h, w] = x.dims();
+    [b, c, h.div_ceil(stride), w.div_ceil(stride)]
+}
+
+/// `none`: zero output of the (strided) input shape.
+#[derive(Module, Debug)]
+pub struct Zero {
+    /// Stride (1 or 2).
+    pub stride: usize,
+}
+
+/// `noise`: N(0, 1) noise of the (strided) input shape, independent of the input.
+#[derive(Module, Debug)]
+pub struct Noise {
+    /// Stride (1 or 2).
+    pub stride: usize,
+}
+
+/// `skip_connect` with stride 1.
+#[derive(Module, Debug)]
+pub struct Identity {
+    /// Always 1; kept so the module has a field.
+    pub stride: usize,
+}
+
+/// One candidate operation of a mixed op.
+#[derive(Module, Debug)]
+pub enum Op {
+    /// `none`.
+    Zero(Zero),
+    /// `noise`.
+    Noise(Noise),
+    /// `skip_connect`, stride 1.
+    Identity(Identity),
+    /// `skip_connect`, stride 2.
+    FactorizedReduce(FactorizedReduce),
+    /// `max_pool_3x3`, `avg_pool_3x3`.
+    Pool(Pool),
+    /// `sep_conv_3x3`, `sep_conv_5x5`.
+    SepConv(SepConv),
+    /// `dil_conv_3x3`, `dil_conv_5x5`.
+    DilConv(DilConv),
+    /// `nor_conv_1x1`, `nor_conv_3x3`.
+    ReluConvBn(ReluConvBn),
+}
+
+/// Where an op lives: decides the reference's small differences between the spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpFlavor {
+    /// darts-pt DARTS search cell: BN after pools, FactorizedReduce without padding.
+    DartsSearch,
+    /// NAS-Bench-201 search cell: no BN after pools.
+    Nb201Search,
+}
+
+impl Op {
+    /// Build op `kind` for `c` channels with `stride`; `affine` applies to every BN inside.
+    pub fn new(
+        kind: OpKind,
+        c: usize,
+        stride: usize,
+        affine: bool,
+        flavor: OpFlavor,
+        device: &Device,
+    ) -> Self {
+        let pool_bn = || match flavor {
+            OpFlavor::DartsSearch => Some(BatchNorm2d::new(c, false, device)),
+            OpFlavor::Nb201Search => None,
+        };
+        match kind {
+            OpKind::None => Op::Zero(Zero { stride }),
+            OpKind::Noise => Op::Noise(Noise { stride }),
+            OpKind::SkipConnect if stride == 1 => Op::Identity(Identity { stride }),
+            OpKind::SkipConnect => Op::FactorizedReduce(FactorizedReduce::new(
+                c,
+                c,
+                affine,
+                flavor == OpFlavor::Nb201Search,
+                device,
+            )),
+            OpKind::MaxPool3x3 => Op::Pool(Pool {
+                average: false,
+                stride,
+                bn: pool_bn(),
+            }),
+            OpKind::AvgPool3x3 => Op::Pool(Pool {
+                average: true,
+                stride,
+                bn: pool_bn(),
+            }),
+            OpKind::SepConv3x3 => Op::SepConv(SepConv::new(c, c, 3, stride, 1, affine, device)),
+            OpKind::SepConv5x5 => Op::SepConv(SepConv::new(c, c, 5, stride, 2, affine, device)),
+            OpKind::DilConv3x3 => Op::DilConv(DilConv::new(c, c, 3, stride, 2, 2, affine, device)),
+            OpKind::DilConv5x5 => Op::DilConv(DilConv::new(c, c, 5, stride, 4, 2, affine, device)),
+            OpKind::NorConv1x1 => {
+                Op::ReluConvBn(ReluConvBn::new(c, c, 1, stride, 0, affine, device))
+            }
+            OpKind::NorConv3x3 => {
+                Op::ReluConvBn(ReluConvBn::new(c, c, 3, stride, 1, affine, device))
+            }
+        }
+    }
+
+    /// Whether the op's output is identically zero (`none`): a mixed op never computes it.
+    pub fn is_zero(&self) -> bool {
+        matches!(self, Op::Zero(_))
+    }
+
+    /// `[b, c, h, w]` → `[b, c, h / s, w / s]`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        match self {
+            Op::Zero(z) => Tensor::zeros(strided_shape(&x, z.stride), &x.device()),
+            Op::Noise(n) => {
+                let shape = strided_shape(&x, n.stride);
+                Tensor::random(shape, Distribution::Normal(0.0, 1.0), &x.device())
+            }
+            Op::Identity(_) => x,
+            Op::FactorizedReduce(f) => f.forward(x, bn),
+            Op::Pool(p) => p.forward(x, bn),
+            Op::SepConv(s) => s.forward(x, bn),
+            Op::DilConv(d) => d.forward(x, bn),
+            Op::ReluConvBn(r) => r.forward(x, bn),
+        }
+    }
+}
