@@ -61,6 +61,16 @@ pub enum Error {
         /// Every problem found (missing, mis-shaped and unexpected tensors).
         message: String,
     },
+    /// Training produced a NaN or infinite loss.
+    #[error("non-finite loss at epoch {epoch}, step {step}: {message}")]
+    NonFinite {
+        /// Epoch (0-based).
+        epoch: usize,
+        /// Step within the epoch.
+        step: usize,
+        /// Details and where the last good checkpoint is.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

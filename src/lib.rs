@@ -11,6 +11,9 @@
 //! * [`weights`]: effective mixing weights, PT masks.
 //! * [`supernet`]: the DARTS and NAS-Bench-201 supernets and α.
 //! * [`data`]: datasets (embedded digits, CIFAR-10/100, Fashion-MNIST/MNIST), split, batches.
+//! * [`optim`]: SGD and Adam with the reference's semantics; the cosine schedule.
+//! * [`search`]: the bilevel step (DARTS 1st/2nd order, SDARTS-RS/ADV, fixed α).
+//! * [`run`]: the search job, run directory, checkpoints and resume.
 //! * [`device`]: opening the CPU or wgpu device.
 //! * [`import`]: weights and α saved by the reference code (safetensors).
 //! * [`info`]: parameter counts and shapes of a supernet.
@@ -24,6 +27,9 @@ pub mod genotype;
 pub mod import;
 pub mod info;
 pub mod ops;
+pub mod optim;
+pub mod run;
+pub mod search;
 pub mod space;
 pub mod supernet;
 pub mod weights;

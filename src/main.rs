@@ -3,14 +3,20 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, Parser, Subcommand};
+use darts_pt::data::DatasetName;
 use darts_pt::device::{self, Backend};
 use darts_pt::info::{OpNames, supernet_info};
 use darts_pt::ops::BnMode;
+use darts_pt::run::{self, Event, SearchSettings};
+use darts_pt::search::Method;
 use darts_pt::space::SpaceName;
 use darts_pt::supernet::{SupernetConfig, build_seeded, softmax_weights};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Differentiable NAS with perturbation-based architecture selection (DARTS-PT).
 #[derive(Parser, Debug)]
@@ -24,6 +30,63 @@ struct Cli {
 enum Command {
     /// Print a supernet's parameter count, α shapes and op lists.
     Info(InfoArgs),
+    /// Train a supernet (bilevel search) into a run directory.
+    Search(SearchArgs),
+}
+
+#[derive(Args, Debug)]
+struct SearchArgs {
+    /// Search space: darts, darts8, nb201, s1, s2, s3, s4.
+    #[arg(long, default_value = "nb201", value_parser = parse_space)]
+    space: SpaceName,
+    /// Dataset: digits (embedded), cifar10, cifar100, fashion-mnist, mnist.
+    #[arg(long, default_value = "digits", value_parser = parse_dataset)]
+    dataset: DatasetName,
+    /// Directory of the dataset's files (fashion-mnist defaults to /usr/share/datasets/fashion-mnist).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// α training: darts, sdarts-rs, sdarts-adv, blank (fixed α).
+    #[arg(long, default_value = "darts", value_parser = parse_method)]
+    method: Method,
+    /// Second-order DARTS α gradient (spec §2.4).
+    #[arg(long)]
+    second_order: bool,
+    /// Epochs [default: 100 for nb201, 50 otherwise, as the reference].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size of both halves.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Run seed.
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Use only the first N training images (before the 50/50 split).
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Initial channels C.
+    #[arg(long, default_value_t = 16)]
+    init_channels: usize,
+    /// Cells (DARTS-like; default 8) or cells per stage (NB201; default 5).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Size the embedded digits are upsampled to (8, 16 or 32).
+    #[arg(long, default_value_t = 16)]
+    digits_size: usize,
+    /// Turn off random crop and flip.
+    #[arg(long)]
+    no_augment: bool,
+    /// Compute device: cpu or wgpu.
+    #[arg(long, default_value = "cpu", value_parser = parse_backend)]
+    device: Backend,
+    /// Run directory to write (or, with --resume, to continue).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// No progress bars; one log line per epoch.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Size knobs shared by every command that builds a supernet. Defaults are the paper's.
@@ -76,6 +139,14 @@ struct InfoArgs {
 }
 
 fn parse_space(s: &str) -> Result<SpaceName, String> {
+    s.parse().map_err(|e: darts_pt::Error| e.to_string())
+}
+
+fn parse_dataset(s: &str) -> Result<DatasetName, String> {
+    s.parse().map_err(|e: darts_pt::Error| e.to_string())
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
     s.parse().map_err(|e: darts_pt::Error| e.to_string())
 }
 
@@ -156,10 +227,83 @@ fn info(args: &InfoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn search(args: &SearchArgs) -> anyhow::Result<()> {
+    let mut settings = SearchSettings::reference(args.space, args.dataset);
+    settings.data_dir = args.data_dir.clone();
+    settings.method = args.method;
+    settings.second_order = args.second_order;
+    if let Some(e) = args.epochs {
+        settings.epochs = e;
+    }
+    settings.batch_size = args.batch_size;
+    settings.seed = args.seed;
+    settings.limit_train = args.limit_train;
+    settings.init_channels = args.init_channels;
+    if let Some(l) = args.layers {
+        settings.layers = l;
+    }
+    settings.digits_size = args.digits_size;
+    settings.augment = !args.no_augment;
+    settings.device = args.device;
+    let (run_dir, resume) = match (&args.resume, &args.out) {
+        (Some(dir), _) => (dir.clone(), true),
+        (None, Some(dir)) => (dir.clone(), false),
+        (None, None) => {
+            anyhow::bail!("give --out RUN_DIR for a new run or --resume RUN_DIR to continue one")
+        }
+    };
+    let bar = ProgressBar::hidden();
+    let quiet = args.quiet;
+    let mut on_event = |e: Event| {
+        match e {
+            Event::Started {
+                epoch,
+                epochs,
+                steps,
+                device,
+            } => {
+                eprintln!(
+                    "search: epochs {epoch}..{epochs}, {steps} steps per epoch, device {device}"
+                );
+                if !quiet {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_length(((epochs - epoch) * steps) as u64);
+                    bar.set_style(
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                }
+            }
+            Event::Step { epoch, step, loss } => {
+                bar.inc(1);
+                bar.set_message(format!("epoch {epoch} step {step} loss {loss:.4}"));
+            }
+            Event::Epoch(m) => {
+                let line = format!(
+                    "epoch {:>3}  train loss {:.4} acc {:5.2}%  valid loss {:.4} acc {:5.2}%  lr {:.5}  {:.1} s",
+                    m.epoch, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr, m.seconds
+                );
+                if quiet {
+                    eprintln!("{line}")
+                } else {
+                    bar.println(line)
+                }
+            }
+        }
+        true
+    };
+    let out = run::search(&settings, &run_dir, resume, &mut on_event)?;
+    bar.finish_and_clear();
+    println!("magnitude genotype: {}", out.genotype);
+    println!("run directory: {}", run_dir.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info(args) => info(args).context("info"),
+        Command::Search(args) => search(args).context("search"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -88,8 +88,8 @@ impl BatchNorm2d {
         let (gamma, beta) = self.affine(&device);
         match mode {
             BnMode::Eval => {
-                let mean = self.running_mean.value().to_device(&device);
-                let var = self.running_var.value().to_device(&device);
+                let mean = self.running_mean.value_sync().to_device(&device);
+                let var = self.running_var.value_sync().to_device(&device);
                 batch_norm(x, gamma, beta, mean, var, self.epsilon)
             }
             BnMode::BatchStats => batch_norm_train(x, gamma, beta, self.epsilon).output,
@@ -109,6 +109,9 @@ impl BatchNorm2d {
                     .add(out.variance.detach().mul_scalar(m * unbiased));
                 self.running_mean.update(new_mean.detach());
                 self.running_var.update(new_var.detach());
+                // Fold the update in now, so that `value()` (evaluation, saving) is never stale.
+                let _ = self.running_mean.value_sync();
+                let _ = self.running_var.value_sync();
                 out.output
             }
         }

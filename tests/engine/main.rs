@@ -449,3 +449,4 @@ fn flex_and_wgpu_agree_on_logits_and_alpha_gradients() {
 }
 
 mod fidelity;
+mod search;
