@@ -481,12 +481,16 @@ pub fn load(name: DatasetName, dir: Option<&Path>, digits_size: usize) -> Result
 }
 
 /// Augmentation applied when drawing a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Augment {
     /// Random crop after zero padding by this many pixels (0 = off).
     pub crop_padding: usize,
     /// Random horizontal flip with probability 1/2.
     pub flip: bool,
+    /// Cutout square side in pixels (0 = off).
+    pub cutout_length: usize,
+    /// Probability of applying cutout to an image.
+    pub cutout_prob: f64,
 }
 
 impl Augment {
@@ -494,14 +498,18 @@ impl Augment {
     pub const NONE: Augment = Augment {
         crop_padding: 0,
         flip: false,
+        cutout_length: 0,
+        cutout_prob: 0.0,
     };
 
     /// The reference's search augmentation for a dataset: random crop with 4-pixel padding (2 for
-    /// images under 28 pixels) and, where it suits the data, horizontal flips.
+    /// images under 28 pixels) and, where it suits the data, horizontal flips. No cutout.
     pub fn search(ds: &Dataset) -> Self {
         Augment {
             crop_padding: if ds.train.size >= 28 { 4 } else { 2 },
             flip: ds.flip,
+            cutout_length: 0,
+            cutout_prob: 0.0,
         }
     }
 }
@@ -560,6 +568,24 @@ impl Dataset {
                             zero
                         };
                         out[b * c * plane + ch * plane + y * s + x] = v;
+                    }
+                }
+            }
+            // Cutout: a square of zeros (in normalised units) centred at a uniform random pixel,
+            // clipped at the borders.
+            if aug.cutout_length > 0
+                && aug.cutout_prob > 0.0
+                && rng.random_bool(aug.cutout_prob.min(1.0))
+            {
+                let (cy, cx) = (rng.random_range(0..s), rng.random_range(0..s));
+                let half = aug.cutout_length / 2;
+                let (y0, y1) = (cy.saturating_sub(half), (cy + half).min(s));
+                let (x0, x1) = (cx.saturating_sub(half), (cx + half).min(s));
+                for ch in 0..c {
+                    for y in y0..y1 {
+                        for x in x0..x1 {
+                            out[b * c * plane + ch * plane + y * s + x] = 0.0;
+                        }
                     }
                 }
             }

@@ -75,6 +75,15 @@ struct SearchArgs {
     /// Turn off random crop and flip.
     #[arg(long)]
     no_augment: bool,
+    /// Cutout during search, probability ramped 0 → --cutout-prob over the epochs.
+    #[arg(long)]
+    cutout: bool,
+    /// Cutout square side in pixels.
+    #[arg(long, default_value_t = 16)]
+    cutout_length: usize,
+    /// Final cutout probability.
+    #[arg(long, default_value_t = 1.0)]
+    cutout_prob: f64,
     /// Compute device: cpu or wgpu.
     #[arg(long, default_value = "cpu", value_parser = parse_backend)]
     device: Backend,
@@ -244,6 +253,9 @@ fn search(args: &SearchArgs) -> anyhow::Result<()> {
     }
     settings.digits_size = args.digits_size;
     settings.augment = !args.no_augment;
+    settings.cutout = args.cutout;
+    settings.cutout_length = args.cutout_length;
+    settings.cutout_prob = args.cutout_prob;
     settings.device = args.device;
     let (run_dir, resume) = match (&args.resume, &args.out) {
         (Some(dir), _) => (dir.clone(), true),

@@ -59,6 +59,13 @@ pub struct SearchSettings {
     pub digits_size: usize,
     /// Random crop and flip on both halves (the reference does).
     pub augment: bool,
+    /// Cutout during search, its probability ramped linearly from 0 to `cutout_prob` (off by
+    /// default, as in the reference).
+    pub cutout: bool,
+    /// Cutout square side (pixels).
+    pub cutout_length: usize,
+    /// Final cutout probability.
+    pub cutout_prob: f64,
     /// Compute device.
     pub device: Backend,
     /// Optimisation hyper-parameters.
@@ -83,6 +90,9 @@ impl SearchSettings {
             layers: paper.layers,
             digits_size: 16,
             augment: true,
+            cutout: false,
+            cutout_length: 16,
+            cutout_prob: 1.0,
             device: Backend::Cpu,
             hyper: Hyper::default(),
         }
@@ -357,6 +367,12 @@ pub fn search(
             _ => 0.0,
         };
         let mut rng = epoch_rng(settings.seed, epoch);
+        let mut aug = aug;
+        if settings.cutout {
+            aug.cutout_length = settings.cutout_length;
+            aug.cutout_prob =
+                settings.cutout_prob * epoch as f64 / (settings.epochs.max(2) - 1) as f64;
+        }
         device.seed(settings.seed.wrapping_add(epoch as u64));
         let (mut tl, mut tc, mut vl, mut vc, mut tn, mut vn) =
             (0.0, 0usize, 0.0, 0usize, 0usize, 0usize);

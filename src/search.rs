@@ -163,19 +163,7 @@ impl Trainer {
         second_order: bool,
         hyper: Hyper,
     ) -> Self {
-        let overrides = [CellType::Normal, CellType::Reduce]
-            .iter()
-            .map(|&c| {
-                let rows = match c {
-                    CellType::Normal => alphas.normal.lazy_shape().dims::<2>()[0],
-                    CellType::Reduce => alphas
-                        .reduce
-                        .as_ref()
-                        .map_or(0, |r| r.lazy_shape().dims::<2>()[0]),
-                };
-                Overrides::none(rows)
-            })
-            .collect();
+        let overrides = alphas.no_overrides();
         let mut adam = Adam::darts();
         adam.lr = hyper.arch_learning_rate;
         adam.weight_decay = hyper.arch_weight_decay;

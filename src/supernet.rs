@@ -608,6 +608,15 @@ impl Alphas {
         }
     }
 
+    /// No decided row, for normal and reduce cells (index = [`CellType::index`]).
+    pub fn no_overrides(&self) -> Vec<Overrides> {
+        let rows = |p: Option<&Param<Tensor<2>>>| p.map_or(0, |p| p.lazy_shape().dims::<2>()[0]);
+        vec![
+            Overrides::none(rows(Some(&self.normal))),
+            Overrides::none(rows(self.reduce.as_ref())),
+        ]
+    }
+
     /// α of `cell` copied to the host as `[edges][ops]`.
     pub fn rows(&self, cell: CellType) -> Vec<Vec<f32>> {
         tensor_rows(self.logits(cell))
@@ -627,20 +636,7 @@ pub fn tensor_rows(t: Tensor<2>) -> Vec<Vec<f32>> {
 
 /// Mixing weights with no decision and no mask: plain softmax(α).
 pub fn softmax_weights(alphas: &Alphas, detach: bool) -> MixWeights {
-    let overrides: Vec<Overrides> = [CellType::Normal, CellType::Reduce]
-        .iter()
-        .map(|&c| {
-            let n = match c {
-                CellType::Normal => alphas.normal.lazy_shape().dims::<2>()[0],
-                CellType::Reduce => alphas
-                    .reduce
-                    .as_ref()
-                    .map_or(0, |r| r.lazy_shape().dims::<2>()[0]),
-            };
-            Overrides::none(n)
-        })
-        .collect();
-    alphas.mix_weights(&overrides, &Mask::default(), detach)
+    alphas.mix_weights(&alphas.no_overrides(), &Mask::default(), detach)
 }
 
 /// Re-initialise every learnable weight of `module` from a host RNG seeded with `seed`, in the

@@ -226,3 +226,63 @@ fn bad_settings_and_data_are_errors() {
         .to_string();
     assert!(e.contains("nowhere"), "{e}");
 }
+
+#[test]
+fn non_finite_loss_stops_with_a_clear_error_and_keeps_the_checkpoint() {
+    let (mut s, d) = tiny("nan", 4, 2);
+    // An infinite learning rate turns the weights non-finite after the first weight step.
+    s.hyper.learning_rate = f64::INFINITY;
+    s.hyper.learning_rate_min = 0.0;
+    let e = run::search(&s, &d, false, &mut |_| true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("non-finite loss") && e.contains("checkpoint"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn cutout_zeroes_a_square() {
+    use darts_pt::data::{Augment, load_digits};
+    use rand::SeedableRng;
+    let ds = load_digits(16).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let aug = Augment {
+        crop_padding: 0,
+        flip: false,
+        cutout_length: 8,
+        cutout_prob: 1.0,
+    };
+    let b = ds.batch(&ds.train, &[0, 1, 2], aug, &mut rng, &Device::flex());
+    let plain = ds.batch(
+        &ds.train,
+        &[0, 1, 2],
+        Augment::NONE,
+        &mut rng,
+        &Device::flex(),
+    );
+    let v: Vec<f32> = b
+        .images
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    let p: Vec<f32> = plain
+        .images
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    for img in 0..3 {
+        let changed = (0..256)
+            .filter(|&i| v[img * 256 + i] != p[img * 256 + i])
+            .count();
+        let zeros = (0..256).filter(|&i| v[img * 256 + i] == 0.0).count();
+        assert!(
+            zeros >= 16 && changed <= 64,
+            "image {img}: {zeros} zeros, {changed} changed"
+        );
+    }
+}
