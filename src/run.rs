@@ -401,13 +401,12 @@ pub fn search(
             vc += s.valid_correct;
             tn += iw.len();
             vn += ia.len();
-            let mut stop = !events(Event::Step {
+            // A stop request mid-epoch takes effect at the epoch's checkpoint.
+            stop_requested |= !events(Event::Step {
                 epoch,
                 step,
                 loss: s.train_loss,
             });
-            // A stop request mid-epoch takes effect at the epoch's checkpoint.
-            stop_requested |= std::mem::take(&mut stop);
         }
         let m = EpochMetrics {
             epoch,

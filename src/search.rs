@@ -197,9 +197,13 @@ impl Trainer {
         let mut stats = StepStats::default();
         // (1) α step.
         if self.method == Method::Blank {
-            let logits = self
-                .net
-                .forward(valid.images.clone(), &self.weights(true), BnMode::Train);
+            // The reference does no α-half forward for `blank`; this one only measures, so it
+            // must not move the BN running statistics.
+            let logits = self.net.forward(
+                valid.images.clone(),
+                &self.weights(true),
+                BnMode::BatchStats,
+            );
             let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
             stats.valid_loss = loss.into_scalar::<f64>();
             stats.valid_correct = correct.into_scalar::<i64>() as usize;
