@@ -14,6 +14,8 @@
 //! * [`optim`]: SGD and Adam with the reference's semantics; the cosine schedule.
 //! * [`search`]: the bilevel step (DARTS 1st/2nd order, SDARTS-RS/ADV, fixed α).
 //! * [`run`]: the search job, run directory, checkpoints and resume.
+//! * [`select`]: magnitude and perturbation-based (PT) selection with progressive tuning.
+//! * [`nb201`]: NAS-Bench-201 accuracies of all 15,625 cells, offline.
 //! * [`device`]: opening the CPU or wgpu device.
 //! * [`import`]: weights and α saved by the reference code (safetensors).
 //! * [`info`]: parameter counts and shapes of a supernet.
@@ -26,10 +28,13 @@ pub mod error;
 pub mod genotype;
 pub mod import;
 pub mod info;
+pub mod nb201;
 pub mod ops;
 pub mod optim;
+pub mod report;
 pub mod run;
 pub mod search;
+pub mod select;
 pub mod space;
 pub mod supernet;
 pub mod weights;

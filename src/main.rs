@@ -14,6 +14,7 @@ use darts_pt::info::{OpNames, supernet_info};
 use darts_pt::ops::BnMode;
 use darts_pt::run::{self, Event, SearchSettings};
 use darts_pt::search::Method;
+use darts_pt::select::{self, Criterion, EdgeOrder, EvalMode, PtEvent, PtSettings, TopologyMode};
 use darts_pt::space::SpaceName;
 use darts_pt::supernet::{SupernetConfig, build_seeded, softmax_weights};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -32,6 +33,15 @@ enum Command {
     Info(InfoArgs),
     /// Train a supernet (bilevel search) into a run directory.
     Search(SearchArgs),
+    /// Select an architecture from a finished search: magnitude and/or PT.
+    Select(SelectArgs),
+    /// The main job: search, then magnitude and PT selection, then report.md.
+    Run(RunArgs),
+    /// NAS-Bench-201 test accuracies and rank of a cell (offline table).
+    Lookup(LookupArgs),
+    /// Rebuild the embedded NAS-Bench-201 table from its CSV (maintainers).
+    #[command(hide = true)]
+    Nb201Table(TableArgs),
 }
 
 #[derive(Args, Debug)]
@@ -54,24 +64,24 @@ struct SearchArgs {
     /// Epochs [default: 100 for nb201, 50 otherwise, as the reference].
     #[arg(long)]
     epochs: Option<usize>,
-    /// Batch size of both halves.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    /// Batch size of both halves [default: 64].
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Run seed.
     #[arg(long, default_value_t = 2)]
     seed: u64,
     /// Use only the first N training images (before the 50/50 split).
     #[arg(long)]
     limit_train: Option<usize>,
-    /// Initial channels C.
-    #[arg(long, default_value_t = 16)]
-    init_channels: usize,
+    /// Initial channels C [default: 16].
+    #[arg(long)]
+    init_channels: Option<usize>,
     /// Cells (DARTS-like; default 8) or cells per stage (NB201; default 5).
     #[arg(long)]
     layers: Option<usize>,
-    /// Size the embedded digits are upsampled to (8, 16 or 32).
-    #[arg(long, default_value_t = 16)]
-    digits_size: usize,
+    /// Size the embedded digits are upsampled to (8, 16 or 32) [default: 16].
+    #[arg(long)]
+    digits_size: Option<usize>,
     /// Turn off random crop and flip.
     #[arg(long)]
     no_augment: bool,
@@ -87,7 +97,7 @@ struct SearchArgs {
     /// Compute device: cpu or wgpu.
     #[arg(long, default_value = "cpu", value_parser = parse_backend)]
     device: Backend,
-    /// Run directory to write (or, with --resume, to continue).
+    /// Run directory to write [default: runs/SPACE-DATASET-sSEED].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint.
@@ -96,6 +106,162 @@ struct SearchArgs {
     /// No progress bars; one log line per epoch.
     #[arg(long)]
     quiet: bool,
+}
+
+impl SearchArgs {
+    /// Settings: the reference's, then the preset's, then every flag given.
+    fn settings(&self, preset: Preset) -> SearchSettings {
+        let mut s = SearchSettings::reference(self.space, self.dataset);
+        if preset == Preset::Quick {
+            s.apply_quick_preset();
+        }
+        s.data_dir = self.data_dir.clone();
+        s.method = self.method;
+        s.second_order = self.second_order;
+        s.seed = self.seed;
+        s.device = self.device;
+        s.augment = !self.no_augment;
+        s.cutout = self.cutout;
+        s.cutout_length = self.cutout_length;
+        s.cutout_prob = self.cutout_prob;
+        if let Some(v) = self.epochs {
+            s.epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            s.batch_size = v;
+        }
+        if self.limit_train.is_some() {
+            s.limit_train = self.limit_train;
+        }
+        if let Some(v) = self.init_channels {
+            s.init_channels = v;
+        }
+        if let Some(v) = self.layers {
+            s.layers = v;
+        }
+        if let Some(v) = self.digits_size {
+            s.digits_size = v;
+        }
+        s
+    }
+}
+
+/// Settings presets of `darts-pt run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Preset {
+    /// The paper's protocol (spec §2.2, §3.4, §3.5): full-size supernet; for GPUs.
+    Paper,
+    /// A CPU-sized run that finishes in minutes on 2 cores: small supernet, few epochs, a subset,
+    /// one tuning epoch between decisions.
+    Quick,
+}
+
+/// PT selection flags.
+#[derive(Args, Debug, Clone)]
+struct PtArgs {
+    /// Scoring criterion: acc (keep the op whose removal lowers accuracy most) or loss.
+    #[arg(long, default_value = "acc", value_parser = parse_enum::<Criterion>)]
+    crit: Criterion,
+    /// Order of undecided edges: random (from the run seed, as the reference) or fixed.
+    #[arg(long, default_value = "random", value_parser = parse_enum::<EdgeOrder>)]
+    edge_order: EdgeOrder,
+    /// Evaluation: reference (augmented images, random order) or deterministic.
+    #[arg(long, default_value = "reference", value_parser = parse_enum::<EvalMode>)]
+    eval: EvalMode,
+    /// Score on the first N validation images only [default: the whole validation half].
+    #[arg(long)]
+    eval_limit: Option<usize>,
+    /// Tuning epochs between decisions [default: 5; the quick preset: 1]; 0 = no tuning.
+    #[arg(long)]
+    proj_intv: Option<usize>,
+    /// Constant weight learning rate while tuning [default: the search's learning rate / 10].
+    #[arg(long)]
+    tune_lr: Option<f64>,
+    /// Topology loop: reference (earlier removals not re-zeroed, spec §3.3) or corrected.
+    #[arg(long, default_value = "reference", value_parser = parse_enum::<TopologyMode>)]
+    topology: TopologyMode,
+}
+
+impl PtArgs {
+    fn settings(&self, preset: Preset, search: &SearchSettings) -> PtSettings {
+        let mut p = PtSettings {
+            tune_lr: search.hyper.learning_rate / 10.0,
+            ..PtSettings::default()
+        };
+        if preset == Preset::Quick {
+            p.proj_intv = 1;
+        }
+        p.crit = self.crit;
+        p.edge_order = self.edge_order;
+        p.eval = self.eval;
+        p.eval_limit = self.eval_limit;
+        p.topology = self.topology;
+        if let Some(v) = self.proj_intv {
+            p.proj_intv = v;
+        }
+        if let Some(v) = self.tune_lr {
+            p.tune_lr = v;
+        }
+        p
+    }
+}
+
+#[derive(Args, Debug)]
+struct SelectArgs {
+    /// Run directory of a finished search.
+    #[arg(long)]
+    run: PathBuf,
+    /// Selection: pt, magnitude or both.
+    #[arg(long, default_value = "both")]
+    method: SelectMethod,
+    #[command(flatten)]
+    pt: PtArgs,
+    /// Continue an interrupted PT selection from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SelectMethod {
+    /// Perturbation-based selection with progressive tuning.
+    Pt,
+    /// Argmax α.
+    Magnitude,
+    /// Both.
+    Both,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    search: SearchArgs,
+    #[command(flatten)]
+    pt: PtArgs,
+    /// Settings preset: paper (the reference protocol) or quick (CPU-sized).
+    #[arg(long, default_value = "paper")]
+    preset: Preset,
+}
+
+#[derive(Args, Debug)]
+struct LookupArgs {
+    /// NAS-Bench-201 cell, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'.
+    arch: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct TableArgs {
+    /// nb201_accuracy.csv (index, arch_string, cifar10_test, cifar100_test, imagenet16_test).
+    #[arg(long)]
+    csv: PathBuf,
+    /// Output file (src/data/nb201_accuracy.bin.gz).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// Size knobs shared by every command that builds a supernet. Defaults are the paper's.
@@ -156,6 +322,10 @@ fn parse_dataset(s: &str) -> Result<DatasetName, String> {
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: darts_pt::Error| e.to_string())
+}
+
+fn parse_enum<T: std::str::FromStr<Err = darts_pt::Error>>(s: &str) -> Result<T, String> {
     s.parse().map_err(|e: darts_pt::Error| e.to_string())
 }
 
@@ -236,36 +406,30 @@ fn info(args: &InfoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn search(args: &SearchArgs) -> anyhow::Result<()> {
-    let mut settings = SearchSettings::reference(args.space, args.dataset);
-    settings.data_dir = args.data_dir.clone();
-    settings.method = args.method;
-    settings.second_order = args.second_order;
-    if let Some(e) = args.epochs {
-        settings.epochs = e;
-    }
-    settings.batch_size = args.batch_size;
-    settings.seed = args.seed;
-    settings.limit_train = args.limit_train;
-    settings.init_channels = args.init_channels;
-    if let Some(l) = args.layers {
-        settings.layers = l;
-    }
-    settings.digits_size = args.digits_size;
-    settings.augment = !args.no_augment;
-    settings.cutout = args.cutout;
-    settings.cutout_length = args.cutout_length;
-    settings.cutout_prob = args.cutout_prob;
-    settings.device = args.device;
-    let (run_dir, resume) = match (&args.resume, &args.out) {
+fn run_dir_of(args: &SearchArgs) -> anyhow::Result<(PathBuf, bool)> {
+    Ok(match (&args.resume, &args.out) {
         (Some(dir), _) => (dir.clone(), true),
         (None, Some(dir)) => (dir.clone(), false),
-        (None, None) => {
-            anyhow::bail!("give --out RUN_DIR for a new run or --resume RUN_DIR to continue one")
-        }
-    };
+        (None, None) => (
+            PathBuf::from("runs").join(format!("{}-{}-s{}", args.space, args.dataset, args.seed)),
+            false,
+        ),
+    })
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}  [{elapsed_precise} < {eta_precise}]")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Search with a progress bar; `None` when the run was stopped.
+fn run_search(
+    settings: &SearchSettings,
+    run_dir: &std::path::Path,
+    resume: bool,
+    quiet: bool,
+) -> anyhow::Result<run::SearchOutcome> {
     let bar = ProgressBar::hidden();
-    let quiet = args.quiet;
     let mut on_event = |e: Event| {
         match e {
             Event::Started {
@@ -280,15 +444,12 @@ fn search(args: &SearchArgs) -> anyhow::Result<()> {
                 if !quiet {
                     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                     bar.set_length(((epochs - epoch) * steps) as u64);
-                    bar.set_style(
-                    ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
+                    bar.set_style(bar_style());
                 }
             }
             Event::Step { epoch, step, loss } => {
                 bar.inc(1);
-                bar.set_message(format!("epoch {epoch} step {step} loss {loss:.4}"));
+                bar.set_message(format!("steps  epoch {epoch} step {step} loss {loss:.4}"));
             }
             Event::Epoch(m) => {
                 let line = format!(
@@ -304,10 +465,200 @@ fn search(args: &SearchArgs) -> anyhow::Result<()> {
         }
         true
     };
-    let out = run::search(&settings, &run_dir, resume, &mut on_event)?;
+    let out = run::search(settings, run_dir, resume, &mut on_event)?;
     bar.finish_and_clear();
+    Ok(out)
+}
+
+fn search(args: &SearchArgs) -> anyhow::Result<()> {
+    let settings = args.settings(Preset::Paper);
+    let (run_dir, resume) = run_dir_of(args)?;
+    let out = run_search(&settings, &run_dir, resume, args.quiet)?;
     println!("magnitude genotype: {}", out.genotype);
     println!("run directory: {}", run_dir.display());
+    Ok(())
+}
+
+/// PT selection with a progress bar.
+fn run_pt(
+    run_dir: &std::path::Path,
+    settings: &PtSettings,
+    resume: bool,
+    quiet: bool,
+) -> anyhow::Result<select::PtOutcome> {
+    let bar = ProgressBar::hidden();
+    let mut steps_per_epoch = 0;
+    let mut on_event = |e: PtEvent| {
+        match e {
+            PtEvent::Started {
+                slot,
+                slots,
+                decisions,
+                evaluations,
+                steps,
+            } => {
+                steps_per_epoch = steps;
+                eprintln!(
+                    "pt: slot {slot} of {slots}, {decisions} decisions, {evaluations} evaluations, {steps} tuning steps per epoch"
+                );
+                if !quiet {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_style(bar_style());
+                    bar.set_length(evaluations as u64);
+                    bar.set_message("evaluations");
+                }
+            }
+            PtEvent::Evaluated => bar.inc(1),
+            PtEvent::Decided(d) => {
+                let what = match (&d.chosen_op, &d.kept_edges) {
+                    (Some(op), _) => format!("edge {} -> {op}", d.edge.unwrap_or(0)),
+                    (_, Some(kept)) => format!("node {} keeps edges {kept:?}", d.node.unwrap_or(0)),
+                    _ => String::new(),
+                };
+                let scores: Vec<String> = d
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}:{:.2}",
+                            c.op.clone().unwrap_or_else(|| format!("e{}", c.edge)),
+                            c.accuracy
+                        )
+                    })
+                    .collect();
+                let line = format!(
+                    "decision {:>2} {} {what}  ({:.1} s; acc after removal {})",
+                    d.index + 1,
+                    d.cell,
+                    d.seconds,
+                    scores.join(" ")
+                );
+                if quiet {
+                    eprintln!("{line}")
+                } else {
+                    bar.println(line)
+                }
+            }
+            PtEvent::TuneStep { .. } => {}
+            PtEvent::Tuned(m) => {
+                let line = format!(
+                    "tune {:>3}  train loss {:.4} acc {:5.2}%  valid loss {:.4} acc {:5.2}%  {:.1} s",
+                    m.epoch, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.seconds
+                );
+                if quiet {
+                    eprintln!("{line}")
+                } else {
+                    bar.println(line)
+                }
+            }
+        }
+        true
+    };
+    let out = select::select_pt(run_dir, settings, resume, &mut on_event)?;
+    bar.finish_and_clear();
+    let _ = steps_per_epoch;
+    Ok(out)
+}
+
+fn print_selection(run_dir: &std::path::Path) -> anyhow::Result<()> {
+    let text = darts_pt::report::write(run_dir)?;
+    let sel = darts_pt::report::selection(run_dir)?;
+    if let Some(g) = &sel.magnitude {
+        println!("magnitude genotype: {g}");
+    }
+    if let Some(g) = &sel.pt {
+        println!("pt genotype:        {g}");
+    }
+    for d in &sel.disagreements {
+        println!("  differs: {d}");
+    }
+    for (label, l) in [("magnitude", &sel.nb201_magnitude), ("pt", &sel.nb201_pt)] {
+        if let Some(l) = l {
+            println!(
+                "NAS-Bench-201 {label:<9} CIFAR-10 {:.2}  CIFAR-100 {:.2}  ImageNet16-120 {:.2}  (rank {} of 15625 on CIFAR-10)",
+                l.cifar10, l.cifar100, l.imagenet16_120, l.rank[0]
+            );
+        }
+    }
+    println!(
+        "report: {} ({} lines)",
+        run_dir.join("report.md").display(),
+        text.lines().count()
+    );
+    Ok(())
+}
+
+fn select_cmd(args: &SelectArgs) -> anyhow::Result<()> {
+    let search = run::read_settings(&args.run)?;
+    if args.method != SelectMethod::Pt {
+        select::select_magnitude(&args.run)?;
+    }
+    if args.method != SelectMethod::Magnitude {
+        let pt = args.pt.settings(Preset::Paper, &search);
+        let out = run_pt(&args.run, &pt, args.resume, args.quiet)?;
+        if out.stopped {
+            anyhow::bail!("selection stopped; continue with --resume");
+        }
+    }
+    print_selection(&args.run)
+}
+
+fn run_cmd(args: &RunArgs) -> anyhow::Result<()> {
+    let (run_dir, resume) = run_dir_of(&args.search)?;
+    let settings = args.search.settings(args.preset);
+    let quiet = args.search.quiet;
+    let out = run_search(&settings, &run_dir, resume, quiet)?;
+    if out.stopped {
+        anyhow::bail!(
+            "search stopped; continue with --resume {}",
+            run_dir.display()
+        );
+    }
+    select::select_magnitude(&run_dir)?;
+    let search = run::read_settings(&run_dir)?;
+    let pt = args.pt.settings(args.preset, &search);
+    let out = run_pt(&run_dir, &pt, resume, quiet)?;
+    if out.stopped {
+        anyhow::bail!(
+            "selection stopped; continue with --resume {}",
+            run_dir.display()
+        );
+    }
+    print_selection(&run_dir)?;
+    println!("run directory: {}", run_dir.display());
+    Ok(())
+}
+
+fn lookup(args: &LookupArgs) -> anyhow::Result<()> {
+    let arch: darts_pt::genotype::Nb201Arch = args.arch.parse()?;
+    let l = darts_pt::nb201::Table::embedded().lookup(&arch);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&l)?);
+    } else {
+        println!("{}", l.arch);
+        println!(
+            "CIFAR-10        {:.2}%  rank {} of 15625",
+            l.cifar10, l.rank[0]
+        );
+        println!(
+            "CIFAR-100       {:.2}%  rank {} of 15625",
+            l.cifar100, l.rank[1]
+        );
+        println!(
+            "ImageNet16-120  {:.2}%  rank {} of 15625",
+            l.imagenet16_120, l.rank[2]
+        );
+        println!("(test accuracy after 200 epochs, NAS-Bench-201 / NATS-Bench)");
+    }
+    Ok(())
+}
+
+fn nb201_table(args: &TableArgs) -> anyhow::Result<()> {
+    let csv = std::fs::read_to_string(&args.csv)
+        .with_context(|| format!("reading {}", args.csv.display()))?;
+    let bytes = darts_pt::nb201::table_from_csv(&csv, &args.csv)?;
+    run::write_atomic(&args.out, &bytes)?;
+    println!("{} bytes -> {}", bytes.len(), args.out.display());
     Ok(())
 }
 
@@ -316,6 +667,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Info(args) => info(args).context("info"),
         Command::Search(args) => search(args).context("search"),
+        Command::Select(args) => select_cmd(args).context("select"),
+        Command::Run(args) => run_cmd(args).context("run"),
+        Command::Lookup(args) => lookup(args).context("lookup"),
+        Command::Nb201Table(args) => nb201_table(args).context("nb201-table"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

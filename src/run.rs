@@ -98,6 +98,26 @@ impl SearchSettings {
         }
     }
 
+    /// The `quick` preset: a CPU-sized run (minutes on 2 cores) of the same protocol with a small
+    /// supernet (C = 8; 1 cell per stage for NB201, 5 cells for DARTS-like spaces), few epochs and
+    /// at most 2,000 training images (1,000 per half).
+    pub fn apply_quick_preset(&mut self) {
+        self.init_channels = 8;
+        self.batch_size = 32;
+        self.digits_size = 16;
+        match self.space {
+            SpaceName::Nb201 => {
+                self.layers = 1;
+                self.epochs = 10;
+            }
+            _ => {
+                self.layers = 5;
+                self.epochs = 5;
+            }
+        }
+        self.limit_train = Some(2000);
+    }
+
     /// Check the settings that no later step checks; errors name the setting.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, message: &str| {
@@ -250,6 +270,98 @@ pub fn read_settings(run_dir: &Path) -> Result<SearchSettings> {
     })
 }
 
+/// Load the run's dataset and apply `limit_train`; returns it with the training-image count `n`
+/// and the split point `half` (weight half `0..half`, α / validation half `half..n`).
+pub fn open_dataset(settings: &SearchSettings) -> Result<(Dataset, usize, usize)> {
+    let mut ds = data::load(
+        settings.dataset,
+        settings.data_dir.as_deref(),
+        settings.digits_size,
+    )?;
+    if let Some(n) = settings.limit_train {
+        ds.train.truncate(n);
+    }
+    let n = ds.train.len();
+    if n < 2 {
+        return Err(Error::Config {
+            field: "limit_train".into(),
+            message: format!("{n} training image(s) leave nothing to split"),
+        });
+    }
+    Ok((ds, n, n / 2))
+}
+
+/// Sums over one epoch of bilevel steps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpochTotals {
+    /// Mean weight-step loss.
+    pub train_loss: f64,
+    /// Weight-step accuracy (percent).
+    pub train_acc: f64,
+    /// Mean α-step loss.
+    pub valid_loss: f64,
+    /// α-step accuracy (percent).
+    pub valid_acc: f64,
+    /// A step callback asked to stop.
+    pub stop_requested: bool,
+}
+
+/// One epoch of bilevel steps: `half.div_ceil(batch)` steps, each drawing a random weight-half
+/// batch and a random α-half batch (spec §2.1). `on_step(step, loss)` returns `false` to ask for
+/// a stop (honoured by the caller at its next checkpoint).
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch(
+    trainer: &mut Trainer,
+    ds: &Dataset,
+    (n, half, batch_size): (usize, usize, usize),
+    aug: Augment,
+    lr: f64,
+    epsilon: f64,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    device: &Device,
+    epoch: usize,
+    run_dir: &Path,
+    on_step: &mut dyn FnMut(usize, f64) -> bool,
+) -> Result<EpochTotals> {
+    let steps = half.div_ceil(batch_size);
+    let (mut tl, mut tc, mut vl, mut vc, mut tn, mut vn) =
+        (0.0, 0usize, 0.0, 0usize, 0usize, 0usize);
+    let mut stop_requested = false;
+    for step in 0..steps {
+        let iw = random_batch(0..half, batch_size, rng);
+        let ia = random_batch(half..n, batch_size, rng);
+        let train = ds.batch(&ds.train, &iw, aug, rng, device);
+        let valid = ds.batch(&ds.train, &ia, aug, rng, device);
+        let s = trainer.step(&train, &valid, lr, epsilon, rng);
+        if !s.train_loss.is_finite() || !s.valid_loss.is_finite() {
+            return Err(Error::NonFinite {
+                epoch,
+                step,
+                message: format!(
+                    "loss became {} (weight step) / {} (α step); the last good checkpoint is kept in {}",
+                    s.train_loss,
+                    s.valid_loss,
+                    run_dir.display()
+                ),
+            });
+        }
+        tl += s.train_loss * iw.len() as f64;
+        vl += s.valid_loss * ia.len() as f64;
+        tc += s.train_correct;
+        vc += s.valid_correct;
+        tn += iw.len();
+        vn += ia.len();
+        stop_requested |= !on_step(step, s.train_loss);
+    }
+    Ok(EpochTotals {
+        train_loss: tl / tn as f64,
+        train_acc: 100.0 * tc as f64 / tn as f64,
+        valid_loss: vl / vn as f64,
+        valid_acc: 100.0 * vc as f64 / vn as f64,
+        stop_requested,
+    })
+}
+
 /// Run a search into `run_dir`; with `resume`, continue the run found there from its newest
 /// checkpoint (its `config.toml` wins over `settings`).
 /// `events` receives progress; returning `false` stops the run at the next checkpoint (the end of
@@ -266,25 +378,7 @@ pub fn search(
         settings.clone()
     };
     settings.validate()?;
-    let ds = {
-        let mut ds = data::load(
-            settings.dataset,
-            settings.data_dir.as_deref(),
-            settings.digits_size,
-        )?;
-        if let Some(n) = settings.limit_train {
-            ds.train.truncate(n);
-        }
-        ds
-    };
-    let n = ds.train.len();
-    if n < 2 {
-        return Err(Error::Config {
-            field: "limit_train".into(),
-            message: format!("{n} training image(s) leave nothing to split"),
-        });
-    }
-    let half = n / 2;
+    let (ds, n, half) = open_dataset(&settings)?;
     let steps = half.div_ceil(settings.batch_size);
     let cfg = settings.supernet_config(&ds);
     cfg.validate()?;
@@ -302,7 +396,9 @@ pub fn search(
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut start = 0;
     if resume {
-        if let Some(epoch) = load_checkpoint(run_dir, &cfg, &device, &mut trainer)? {
+        if let Some((epoch, _)) =
+            load_checkpoint(&run_dir.join("checkpoints"), &cfg, &device, &mut trainer)?
+        {
             start = epoch;
             metrics = read_metrics(run_dir)?
                 .into_iter()
@@ -310,6 +406,15 @@ pub fn search(
                 .collect();
         }
     } else {
+        if run_dir.join("config.toml").exists() {
+            return Err(Error::Config {
+                field: "out".into(),
+                message: format!(
+                    "{} already holds a run; continue it with --resume or choose another directory",
+                    run_dir.display()
+                ),
+            });
+        }
         std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
             path: run_dir.to_path_buf(),
             source,
@@ -374,46 +479,26 @@ pub fn search(
                 settings.cutout_prob * epoch as f64 / (settings.epochs.max(2) - 1) as f64;
         }
         device.seed(settings.seed.wrapping_add(epoch as u64));
-        let (mut tl, mut tc, mut vl, mut vc, mut tn, mut vn) =
-            (0.0, 0usize, 0.0, 0usize, 0usize, 0usize);
-        let mut stop_requested = false;
-        for step in 0..steps {
-            let iw = random_batch(0..half, settings.batch_size, &mut rng);
-            let ia = random_batch(half..n, settings.batch_size, &mut rng);
-            let train = ds.batch(&ds.train, &iw, aug, &mut rng, &device);
-            let valid = ds.batch(&ds.train, &ia, aug, &mut rng, &device);
-            let s = trainer.step(&train, &valid, lr, epsilon, &mut rng);
-            if !s.train_loss.is_finite() || !s.valid_loss.is_finite() {
-                return Err(Error::NonFinite {
-                    epoch,
-                    step,
-                    message: format!(
-                        "loss became {} (weight step) / {} (α step); the last good checkpoint is kept in {}",
-                        s.train_loss,
-                        s.valid_loss,
-                        run_dir.join("checkpoints").display()
-                    ),
-                });
-            }
-            tl += s.train_loss * iw.len() as f64;
-            vl += s.valid_loss * ia.len() as f64;
-            tc += s.train_correct;
-            vc += s.valid_correct;
-            tn += iw.len();
-            vn += ia.len();
-            // A stop request mid-epoch takes effect at the epoch's checkpoint.
-            stop_requested |= !events(Event::Step {
-                epoch,
-                step,
-                loss: s.train_loss,
-            });
-        }
+        let totals = train_epoch(
+            &mut trainer,
+            &ds,
+            (n, half, settings.batch_size),
+            aug,
+            lr,
+            epsilon,
+            &mut rng,
+            &device,
+            epoch,
+            &run_dir.join("checkpoints"),
+            &mut |step, loss| events(Event::Step { epoch, step, loss }),
+        )?;
+        let stop_requested = totals.stop_requested;
         let m = EpochMetrics {
             epoch,
-            train_loss: tl / tn as f64,
-            train_acc: 100.0 * tc as f64 / tn as f64,
-            valid_loss: vl / vn as f64,
-            valid_acc: 100.0 * vc as f64 / vn as f64,
+            train_loss: totals.train_loss,
+            train_acc: totals.train_acc,
+            valid_loss: totals.valid_loss,
+            valid_acc: totals.valid_acc,
             lr,
             epsilon,
             softmax_alpha: trainer
@@ -425,7 +510,13 @@ pub fn search(
             seconds: t0.elapsed().as_secs_f64(),
         };
         append_metrics(run_dir, &m)?;
-        save_checkpoint(run_dir, epoch + 1, &trainer)?;
+        save_checkpoint(
+            &run_dir.join("checkpoints"),
+            &format!("epoch-{:04}", epoch + 1),
+            epoch + 1,
+            &trainer,
+            &[],
+        )?;
         metrics.push(m.clone());
         if !events(Event::Epoch(m)) || stop_requested {
             return Ok(SearchOutcome {
@@ -515,9 +606,16 @@ fn f32_bytes(t: Tensor<1>) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn save_checkpoint(run_dir: &Path, epoch: usize, t: &Trainer) -> Result<()> {
-    let ckpts = run_dir.join("checkpoints");
-    let name = format!("epoch-{epoch:04}");
+/// Save the trainer (supernet, α, both optimizers' state) as checkpoint `name` in `ckpts`, with
+/// `extra` files (name, bytes) beside it, then point `ckpts/LATEST` at it and delete older
+/// checkpoints. A kill at any moment leaves the previous or the new checkpoint complete.
+pub(crate) fn save_checkpoint(
+    ckpts: &Path,
+    name: &str,
+    epoch: usize,
+    t: &Trainer,
+    extra: &[(&str, Vec<u8>)],
+) -> Result<()> {
     let tmp = ckpts.join(format!(".{name}.tmp"));
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -591,17 +689,20 @@ fn save_checkpoint(run_dir: &Path, epoch: usize, t: &Trainer) -> Result<()> {
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    let final_dir = ckpts.join(&name);
+    for (file, bytes) in extra {
+        write_atomic(&tmp.join(file), bytes)?;
+    }
+    let final_dir = ckpts.join(name);
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
     std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
     write_atomic(&ckpts.join("LATEST"), name.as_bytes())?;
-    // Keep only the newest checkpoint.
-    if let Ok(entries) = std::fs::read_dir(&ckpts) {
+    // Keep only the newest checkpoint (and whatever temporary directory a kill left).
+    if let Ok(entries) = std::fs::read_dir(ckpts) {
         for e in entries.flatten() {
             let fname = e.file_name().to_string_lossy().to_string();
-            if fname.starts_with("epoch-") && fname != name {
+            if !fname.starts_with('.') && fname != "LATEST" && fname != name {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -609,15 +710,14 @@ fn save_checkpoint(run_dir: &Path, epoch: usize, t: &Trainer) -> Result<()> {
     Ok(())
 }
 
-/// Load the newest checkpoint of `run_dir` into `t`; returns the number of completed epochs, or
-/// `None` when the run has no checkpoint yet.
-fn load_checkpoint(
-    run_dir: &Path,
+/// Load the newest checkpoint in `ckpts` into `t`; returns its epoch count and directory, or
+/// `None` when there is no checkpoint yet.
+pub(crate) fn load_checkpoint(
+    ckpts: &Path,
     cfg: &SupernetConfig,
     device: &Device,
     t: &mut Trainer,
-) -> Result<Option<usize>> {
-    let ckpts = run_dir.join("checkpoints");
+) -> Result<Option<(usize, PathBuf)>> {
     let Ok(name) = std::fs::read_to_string(ckpts.join("LATEST")) else {
         return Ok(None);
     };
@@ -685,5 +785,5 @@ fn load_checkpoint(
     }
     t.net = net.fork(device).train();
     t.alphas = alphas.fork(device).train();
-    Ok(Some(state.epoch))
+    Ok(Some((state.epoch, dir)))
 }

@@ -450,3 +450,4 @@ fn flex_and_wgpu_agree_on_logits_and_alpha_gradients() {
 
 mod fidelity;
 mod search;
+mod select;

@@ -1,0 +1,1225 @@
+//! Architecture selection on a trained supernet: magnitude (argmax α, spec §3.6) and
+//! perturbation-based selection with progressive tuning (PT, spec §3.1–§3.5).
+//!
+//! PT state lives in `RUN_DIR/pt/`:
+//!
+//! ```text
+//! pt/settings.toml      the selection settings
+//! pt/pt_scores.json     every decision: cell, edge or node, each candidate's accuracy and loss
+//!                       after removal, the choice, seconds
+//! pt/metrics.jsonl      one line per tuning epoch
+//! pt/checkpoints/       LATEST and slot-NNNN-{decided,tuned}/ (supernet, α, optimizers, PT state)
+//! ```
+//!
+//! A killed selection resumes from its newest checkpoint: decisions already taken are kept, the
+//! interrupted decision or tuning epoch is redone. Every random choice derives from (run seed,
+//! slot), so on `flex` with `--eval deterministic` a resumed selection ends with the same genotype
+//! as an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Augment, Dataset};
+use crate::device;
+use crate::error::{Error, Result};
+use crate::genotype::{derive_darts, derive_nb201};
+use crate::ops::BnMode;
+use crate::run::{
+    self, SearchSettings, load_checkpoint, open_dataset, read_settings, save_checkpoint,
+    train_epoch, write_atomic,
+};
+use crate::search::{Method, Trainer, epoch_rng, loss_and_correct};
+use crate::space::{CellType, Family, SearchSpace, darts_topology_nodes};
+use crate::supernet::{Alphas, Supernet, build_seeded, tensor_rows};
+use crate::weights::{Mask, Overrides};
+
+macro_rules! cli_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $var),+ }
+        impl $name {
+            /// CLI / config spelling.
+            pub fn as_str(self) -> &'static str { match self { $($name::$var => $s),+ } }
+        }
+        impl std::str::FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($s => Ok($name::$var),)+
+                    _ => Err(Error::Config {
+                        field: stringify!($name).to_lowercase(),
+                        message: format!("unknown value `{s}`; expected one of: {}", [$($s),+].join(", ")),
+                    }),
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+cli_enum! {
+    /// What PT optimises when it scores a removal (spec §3.2).
+    Criterion {
+        /// Keep the op whose removal leaves the lowest validation accuracy (the reference's default).
+        Acc = "acc",
+        /// Keep the op whose removal leaves the highest validation loss.
+        Loss = "loss",
+    }
+}
+
+cli_enum! {
+    /// Order in which PT visits undecided edges and nodes.
+    EdgeOrder {
+        /// Uniformly random among the undecided ones, from the run seed (the reference).
+        Random = "random",
+        /// Lowest index first.
+        Fixed = "fixed",
+    }
+}
+
+cli_enum! {
+    /// How PT evaluates the supernet (spec §3.2, §6.1 items 5–6).
+    EvalMode {
+        /// The reference: augmented validation images in random order, BatchNorm with batch
+        /// statistics. Two evaluations of the same network differ.
+        Reference = "reference",
+        /// No augmentation, fixed order, BatchNorm with batch statistics: decisions are
+        /// reproducible (a documented deviation).
+        Deterministic = "deterministic",
+    }
+}
+
+cli_enum! {
+    /// PT's topology loop (spec §3.3).
+    TopologyMode {
+        /// The reference: each round scores the remaining edges against the network in which
+        /// the edges eliminated in earlier rounds of the same node are still present.
+        Reference = "reference",
+        /// Edges eliminated in earlier rounds stay zeroed while later rounds are scored.
+        Corrected = "corrected",
+    }
+}
+
+/// Settings of a PT selection (`pt/settings.toml`). Defaults are the reference's (spec §3.4, §3.5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PtSettings {
+    /// Scoring criterion.
+    pub crit: Criterion,
+    /// Edge / node visiting order.
+    pub edge_order: EdgeOrder,
+    /// Evaluation mode.
+    pub eval: EvalMode,
+    /// Score on the first N validation images only (default: the whole validation half).
+    pub eval_limit: Option<usize>,
+    /// Tuning epochs between decisions (the reference's `proj_intv`, 5). 0 = no tuning.
+    pub proj_intv: usize,
+    /// Constant weight learning rate of the tuning epochs (the search's `learning_rate`/10).
+    pub tune_lr: f64,
+    /// Topology loop variant.
+    pub topology: TopologyMode,
+}
+
+impl Default for PtSettings {
+    fn default() -> Self {
+        PtSettings {
+            crit: Criterion::Acc,
+            edge_order: EdgeOrder::Random,
+            eval: EvalMode::Reference,
+            eval_limit: None,
+            proj_intv: 5,
+            tune_lr: 0.0025,
+            topology: TopologyMode::Reference,
+        }
+    }
+}
+
+impl PtSettings {
+    /// Check the settings; errors name the setting.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(0) = self.eval_limit {
+            return Err(Error::Config {
+                field: "eval_limit".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if !(self.tune_lr.is_finite() && self.tune_lr >= 0.0) {
+            return Err(Error::Config {
+                field: "tune_lr".into(),
+                message: format!("must be a non-negative number, found {}", self.tune_lr),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Validation accuracy (percent) and mean cross-entropy of one evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Top-1 accuracy, percent.
+    pub accuracy: f64,
+    /// Mean cross-entropy over the images.
+    pub loss: f64,
+}
+
+/// Something PT can evaluate: the supernet under effective weights (`overrides`) and a `mask`.
+/// `salt` distinguishes evaluations (it seeds augmentation and order in reference mode).
+pub trait Evaluate {
+    /// Score the supernet.
+    fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, salt: u64) -> Result<Score>;
+}
+
+/// Evaluates a supernet on validation images without any autodiff graph; BatchNorm uses batch
+/// statistics and its running estimates are left untouched.
+pub struct Scorer<'a> {
+    net: Supernet,
+    alphas: Alphas,
+    ds: &'a Dataset,
+    indices: Vec<usize>,
+    mode: EvalMode,
+    batch_size: usize,
+    aug: Augment,
+    device: Device,
+    seed: u64,
+    /// Number of evaluations done so far.
+    pub evaluations: usize,
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer for `net` and `alphas` (any device; the autodiff wrapper is dropped) over the
+    /// images `indices` of `ds.train`, in batches of `batch_size`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        net: &Supernet,
+        alphas: &Alphas,
+        ds: &'a Dataset,
+        indices: Vec<usize>,
+        mode: EvalMode,
+        batch_size: usize,
+        aug: Augment,
+        seed: u64,
+    ) -> Self {
+        let net = net.valid();
+        let alphas = alphas.valid();
+        let device = alphas.normal.val().device();
+        Scorer {
+            net,
+            alphas,
+            ds,
+            indices,
+            mode,
+            batch_size: batch_size.max(1),
+            aug,
+            device,
+            seed,
+            evaluations: 0,
+        }
+    }
+}
+
+impl Evaluate for Scorer<'_> {
+    /// Batches are processed by `available_parallelism` threads at once (each batch's sum is
+    /// kept apart and added in batch order, so the result does not depend on the thread count).
+    /// In reference mode each batch's augmentation draws from its own stream of (seed, salt), and
+    /// the image order is a shuffle drawn from the same seed.
+    fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, salt: u64) -> Result<Score> {
+        self.evaluations += 1;
+        let w = self.alphas.mix_weights(overrides, mask, true);
+        let stream = |batch: u64| {
+            let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5054_5f73_636f_7265);
+            rng.set_stream(salt);
+            rng.set_word_pos(batch as u128 * (1 << 40));
+            rng
+        };
+        let mut order = self.indices.clone();
+        let aug = match self.mode {
+            EvalMode::Reference => {
+                order.shuffle(&mut stream(u32::MAX as u64));
+                self.aug
+            }
+            EvalMode::Deterministic => Augment::NONE,
+        };
+        let chunks: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(chunks.len())
+            .max(1);
+        let mut per_batch: Vec<(f64, usize)> = vec![(0.0, 0); chunks.len()];
+        let (net, ds, device) = (&self.net, self.ds, &self.device);
+        let run_batch = |i: usize| -> (f64, usize) {
+            let mut rng = stream(i as u64);
+            let b = ds.batch(&ds.train, chunks[i], aug, &mut rng, device);
+            let logits = net.forward(b.images, &w, BnMode::BatchStats);
+            let (loss, c) = loss_and_correct(logits, b.labels);
+            (
+                loss.into_scalar::<f64>() * chunks[i].len() as f64,
+                c.into_scalar::<i64>() as usize,
+            )
+        };
+        if threads <= 1 {
+            for (i, slot) in per_batch.iter_mut().enumerate() {
+                *slot = run_batch(i);
+            }
+        } else {
+            let run_batch = &run_batch;
+            let n_chunks = chunks.len();
+            let parts: Vec<Vec<(usize, (f64, usize))>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        scope.spawn(move || {
+                            (t..n_chunks)
+                                .step_by(threads)
+                                .map(|i| (i, run_batch(i)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("evaluation thread panicked"))
+                    .collect()
+            });
+            for (i, v) in parts.into_iter().flatten() {
+                per_batch[i] = v;
+            }
+        }
+        let count = order.len().max(1);
+        let loss = per_batch.iter().map(|p| p.0).sum::<f64>() / count as f64;
+        let correct: usize = per_batch.iter().map(|p| p.1).sum();
+        if !loss.is_finite() {
+            return Err(Error::NonFinite {
+                epoch: 0,
+                step: 0,
+                message: format!("PT evaluation {salt} gave loss {loss}"),
+            });
+        }
+        Ok(Score {
+            accuracy: 100.0 * correct as f64 / count as f64,
+            loss,
+        })
+    }
+}
+
+/// One scored candidate of a decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Topology round (0 for op decisions).
+    pub round: usize,
+    /// Edge (α row).
+    pub edge: usize,
+    /// The removed op (op decisions), `None` when the whole edge was removed.
+    pub op: Option<String>,
+    /// Accuracy after the removal (percent).
+    pub accuracy: f64,
+    /// Mean loss after the removal.
+    pub loss: f64,
+}
+
+/// What kind of decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionKind {
+    /// Op selection on one edge (spec §3.2).
+    Op,
+    /// Topology selection on one node (spec §3.3).
+    Topology,
+}
+
+/// One PT decision as written to `pt_scores.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// 0-based decision number.
+    pub index: usize,
+    /// Tuning epoch before which it was taken.
+    pub epoch: usize,
+    /// `normal` or `reduce`.
+    pub cell: String,
+    /// Op or topology.
+    pub kind: DecisionKind,
+    /// The edge (op decisions).
+    pub edge: Option<usize>,
+    /// The intermediate node (topology decisions; DARTS node 1..3).
+    pub node: Option<usize>,
+    /// Every candidate with its score after removal.
+    pub candidates: Vec<Candidate>,
+    /// The chosen op (op decisions).
+    pub chosen_op: Option<String>,
+    /// The two kept input edges (topology decisions).
+    pub kept_edges: Option<Vec<usize>>,
+    /// Wall time of the decision (seconds).
+    pub seconds: f64,
+}
+
+/// Score every op of `edge` in `cell` and pick the op whose removal hurts most (spec §3.2):
+/// with [`Criterion::Acc`] the minimum accuracy, with [`Criterion::Loss`] the maximum loss,
+/// ties to the lower op index. Returns (op index, candidates).
+pub fn op_decision(
+    ev: &mut dyn Evaluate,
+    space: &SearchSpace,
+    overrides: &[Overrides],
+    cell: CellType,
+    edge: usize,
+    crit: Criterion,
+    salt: u64,
+) -> Result<(usize, Vec<Candidate>)> {
+    let ops = &space.edges(cell)[edge].ops;
+    let mut best: Option<(usize, Score)> = None;
+    let mut candidates = Vec::with_capacity(ops.len());
+    for (k, op) in ops.iter().enumerate() {
+        let s = ev.evaluate(
+            overrides,
+            &Mask::op(cell, edge, k),
+            salt.wrapping_mul(64).wrapping_add(k as u64),
+        )?;
+        candidates.push(Candidate {
+            round: 0,
+            edge,
+            op: Some(op.name().to_string()),
+            accuracy: s.accuracy,
+            loss: s.loss,
+        });
+        let better = match (&best, crit) {
+            (None, _) => true,
+            (Some((_, b)), Criterion::Acc) => s.accuracy < b.accuracy,
+            (Some((_, b)), Criterion::Loss) => s.loss > b.loss,
+        };
+        if better {
+            best = Some((k, s));
+        }
+    }
+    Ok((best.expect("an edge has at least one op").0, candidates))
+}
+
+/// Topology selection on one node (spec §3.3): while more than two input edges remain, zero each
+/// remaining edge in turn and drop the one whose removal hurts least (highest accuracy, or lowest
+/// loss; ties drop the later edge). Returns (kept edges, candidates of every round).
+pub fn topology_decision(
+    ev: &mut dyn Evaluate,
+    overrides: &[Overrides],
+    cell: CellType,
+    edges: &[usize],
+    crit: Criterion,
+    mode: TopologyMode,
+    salt: u64,
+) -> Result<(Vec<usize>, Vec<Candidate>)> {
+    let mut remaining = edges.to_vec();
+    let mut removed: Vec<usize> = Vec::new();
+    let mut candidates = Vec::new();
+    let mut round = 0;
+    while remaining.len() > 2 {
+        let mut worst: Option<(usize, Score)> = None;
+        for (i, &e) in remaining.iter().enumerate() {
+            let mut mask = Mask::edge(cell, e);
+            if mode == TopologyMode::Corrected {
+                mask.edges.extend(removed.iter().map(|&r| (cell, r)));
+            }
+            let s = ev.evaluate(
+                overrides,
+                &mask,
+                salt.wrapping_mul(64).wrapping_add((round * 8 + i) as u64),
+            )?;
+            candidates.push(Candidate {
+                round,
+                edge: e,
+                op: None,
+                accuracy: s.accuracy,
+                loss: s.loss,
+            });
+            let least_important = match (&worst, crit) {
+                (None, _) => true,
+                (Some((_, w)), Criterion::Acc) => s.accuracy >= w.accuracy,
+                (Some((_, w)), Criterion::Loss) => s.loss <= w.loss,
+            };
+            if least_important {
+                worst = Some((i, s));
+            }
+        }
+        let (i, _) = worst.expect("more than two edges remain");
+        removed.push(remaining.remove(i));
+        round += 1;
+    }
+    Ok((remaining, candidates))
+}
+
+/// The PT schedule (spec §3.4, §3.5): for each slot, whether decisions are taken before it and
+/// whether it tunes one epoch.
+///
+/// With interval I > 0 and R rounds: DARTS-like spaces tune I·(R−1)+1 epochs with decisions before
+/// epochs 0, I, …, I·(R−1) (17 decisions over 81 epochs for I = 5); NAS-Bench-201 tunes I·(R−1)
+/// epochs with decisions before 0, I, …, I·(R−2) and the last epoch (0, 5, 10, 15, 20, 24 over 25).
+/// I = 0 takes all decisions back to back without tuning.
+pub fn schedule(family: Family, rounds: usize, interval: usize) -> Vec<(bool, bool)> {
+    if interval == 0 {
+        return vec![(true, false); rounds];
+    }
+    let epochs = match family {
+        Family::Darts => interval * (rounds - 1) + 1,
+        // With I = 1 the reference's 5 epochs would leave one edge undecided: at least R slots.
+        Family::Nb201 => (interval * (rounds - 1)).max(rounds),
+    };
+    let mut slots: Vec<(bool, bool)> = (0..epochs)
+        .map(|t| (t % interval == 0 || t == epochs - 1, true))
+        .collect();
+    // NB201 with I = 1 or R = 1: make the count of decision slots equal the rounds.
+    let mut decided = slots.iter().filter(|s| s.0).count();
+    for s in slots.iter_mut().rev() {
+        if decided <= rounds {
+            break;
+        }
+        if s.0 {
+            s.0 = false;
+            decided -= 1;
+        }
+    }
+    slots
+}
+
+/// Progress of a selection.
+#[derive(Clone, Debug)]
+pub enum PtEvent {
+    /// Selection starts (or resumes) at `slot` of `slots`.
+    Started {
+        /// First slot to run.
+        slot: usize,
+        /// Total slots (tuning epochs, or decisions when there is no tuning).
+        slots: usize,
+        /// Decisions in all.
+        decisions: usize,
+        /// Full-validation evaluations in all (spec §3.8).
+        evaluations: usize,
+        /// Tuning steps per epoch.
+        steps: usize,
+    },
+    /// One evaluation finished.
+    Evaluated,
+    /// A decision was taken.
+    Decided(Decision),
+    /// A tuning step finished.
+    TuneStep {
+        /// Slot.
+        slot: usize,
+        /// Loss of the weight step.
+        loss: f64,
+    },
+    /// A tuning epoch finished.
+    Tuned(TuneMetrics),
+}
+
+/// One line of `pt/metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuneMetrics {
+    /// Tuning epoch.
+    pub epoch: usize,
+    /// Decisions taken so far.
+    pub decisions: usize,
+    /// Mean weight-step loss.
+    pub train_loss: f64,
+    /// Weight-step accuracy (percent).
+    pub train_acc: f64,
+    /// Mean α-step loss.
+    pub valid_loss: f64,
+    /// α-step accuracy (percent).
+    pub valid_acc: f64,
+    /// Wall time (seconds).
+    pub seconds: f64,
+}
+
+/// PT state saved with each checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PtState {
+    /// Next slot to run.
+    slot: usize,
+    /// Whether the next slot's decisions are already taken.
+    decided: bool,
+    /// Decided rows per cell type.
+    overrides: Vec<Overrides>,
+    /// Undecided edges per cell type.
+    undecided_edges: Vec<Vec<usize>>,
+    /// Undecided topology nodes per cell type: (node, input edges).
+    undecided_nodes: Vec<Vec<(usize, Vec<usize>)>>,
+    /// Kept edges per decided node, per cell type.
+    kept: Vec<Vec<(usize, Vec<usize>)>>,
+    /// Every decision so far.
+    decisions: Vec<Decision>,
+    /// Evaluations so far.
+    evaluations: usize,
+}
+
+/// What a finished selection leaves.
+#[derive(Clone, Debug)]
+pub struct PtOutcome {
+    /// The PT genotype (DARTS text or NB201 string).
+    pub genotype: String,
+    /// Every decision.
+    pub decisions: Vec<Decision>,
+    /// Tuning metrics of every epoch.
+    pub metrics: Vec<TuneMetrics>,
+    /// Effective weights at the end, per cell type `[edges][ops]`.
+    pub weights: Vec<Vec<Vec<f32>>>,
+    /// The event handler asked to stop; resumable.
+    pub stopped: bool,
+}
+
+/// Effective weights on the host: softmax(α) with decided rows overwritten (spec §3.1).
+pub fn effective_rows(alphas: &Alphas, overrides: &[Overrides]) -> Vec<Vec<Vec<f32>>> {
+    alphas
+        .cell_types()
+        .iter()
+        .map(|&c| {
+            let probs = tensor_rows(alphas.probs(c));
+            probs
+                .into_iter()
+                .zip(&overrides[c.index()].rows)
+                .map(|(p, o)| o.clone().unwrap_or(p))
+                .collect()
+        })
+        .collect()
+}
+
+/// The genotype text of per-cell-type weights (spec §3.6, §4.3).
+pub fn genotype_of(space: &SearchSpace, weights: &[Vec<Vec<f32>>]) -> String {
+    match space.family {
+        Family::Darts => derive_darts(space, &weights[0], &weights[1]).to_string(),
+        Family::Nb201 => derive_nb201(&weights[0]).to_string(),
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Read `RUN_DIR/pt/pt_scores.json` (empty when absent).
+pub fn read_decisions(run_dir: &Path) -> Result<Vec<Decision>> {
+    let path = run_dir.join("pt").join("pt_scores.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text).map_err(|e| Error::Data {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// Read `RUN_DIR/pt/metrics.jsonl` (empty when absent).
+pub fn read_tune_metrics(run_dir: &Path) -> Result<Vec<TuneMetrics>> {
+    let path = run_dir.join("pt").join("metrics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| Error::Data {
+                path: path.clone(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+/// A finished search loaded from its run directory.
+pub struct LoadedRun {
+    /// The search settings.
+    pub settings: SearchSettings,
+    /// The dataset (with `limit_train` applied).
+    pub ds: Dataset,
+    /// Training images used and split point.
+    pub n: usize,
+    /// Split point: the validation (α) half is `half..n`.
+    pub half: usize,
+    /// Trainer holding the supernet and α of the search's final checkpoint.
+    pub trainer: Trainer,
+    /// The search's autodiff device.
+    pub device: Device,
+}
+
+/// Load the final search checkpoint of `run_dir`. Errors when the search has not finished.
+pub fn load_run(run_dir: &Path) -> Result<LoadedRun> {
+    let settings = read_settings(run_dir)?;
+    settings.validate()?;
+    let (ds, n, half) = open_dataset(&settings)?;
+    let cfg = settings.supernet_config(&ds);
+    cfg.validate()?;
+    let dev = device::open(settings.device)?;
+    let device = dev.device.clone().autodiff();
+    let (net, alphas) = build_seeded(&cfg, settings.seed, &device)?;
+    let mut trainer = Trainer::new(
+        net,
+        alphas,
+        settings.method,
+        settings.second_order,
+        settings.hyper.clone(),
+    );
+    let ckpts = run_dir.join("checkpoints");
+    match load_checkpoint(&ckpts, &cfg, &device, &mut trainer)? {
+        Some((epoch, _)) if epoch >= settings.epochs => {}
+        found => {
+            return Err(Error::Checkpoint {
+                path: ckpts,
+                message: format!(
+                    "the search has finished {} of {} epochs; finish it first (`darts-pt search --resume {}`)",
+                    found.map_or(0, |f| f.0),
+                    settings.epochs,
+                    run_dir.display()
+                ),
+            });
+        }
+    }
+    Ok(LoadedRun {
+        settings,
+        ds,
+        n,
+        half,
+        trainer,
+        device,
+    })
+}
+
+/// Magnitude selection of the run's final α (spec §3.6, §4.3); writes
+/// `genotype_magnitude.txt` and returns the genotype.
+pub fn select_magnitude(run_dir: &Path) -> Result<String> {
+    let run = load_run(run_dir)?;
+    let g = run::magnitude_genotype(run.settings.space, &run.trainer.alphas);
+    write_atomic(
+        &run_dir.join("genotype_magnitude.txt"),
+        format!("{g}\n").as_bytes(),
+    )?;
+    Ok(g)
+}
+
+fn decision_rng(seed: u64, slot: usize, cell: CellType) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x5054_5f6f_7264_6572);
+    r.set_stream((slot * 2 + cell.index()) as u64);
+    r
+}
+
+/// Run (or resume) PT selection on the finished search in `run_dir` (spec §3.4, §3.5).
+/// With `resume`, the settings saved in `pt/settings.toml` win over `settings`.
+/// `events` returning `false` stops at the next checkpoint (resumable).
+pub fn select_pt(
+    run_dir: &Path,
+    settings: &PtSettings,
+    resume: bool,
+    events: &mut dyn FnMut(PtEvent) -> bool,
+) -> Result<PtOutcome> {
+    let pt_dir = run_dir.join("pt");
+    let ckpts = pt_dir.join("checkpoints");
+    let settings_path = pt_dir.join("settings.toml");
+    let settings: PtSettings = if resume && settings_path.is_file() {
+        let text = std::fs::read_to_string(&settings_path).map_err(io(&settings_path))?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            field: settings_path.display().to_string(),
+            message: e.to_string(),
+        })?
+    } else {
+        settings.clone()
+    };
+    settings.validate()?;
+    let LoadedRun {
+        settings: search,
+        ds,
+        n,
+        half,
+        mut trainer,
+        device,
+    } = load_run(run_dir)?;
+    let space = SearchSpace::new(search.space);
+    let cells = space.cell_types().to_vec();
+    let cfg = search.supernet_config(&ds);
+
+    // Fresh PT state: weight optimizer re-created (momentum reset), α's Adam continues (spec §3.4).
+    trainer.sgd = crate::optim::Sgd::new(search.hyper.momentum, search.hyper.weight_decay);
+    let topo_nodes = if space.family == Family::Darts {
+        darts_topology_nodes()
+    } else {
+        Vec::new()
+    };
+    let mut state = PtState {
+        slot: 0,
+        decided: false,
+        overrides: trainer.alphas.no_overrides(),
+        undecided_edges: cells
+            .iter()
+            .map(|&c| (0..space.edges(c).len()).collect())
+            .collect(),
+        undecided_nodes: cells.iter().map(|_| topo_nodes.clone()).collect(),
+        kept: cells.iter().map(|_| Vec::new()).collect(),
+        decisions: Vec::new(),
+        evaluations: 0,
+    };
+    let mut metrics: Vec<TuneMetrics> = Vec::new();
+    let resumed = if resume {
+        match load_checkpoint(&ckpts, &cfg, &device, &mut trainer)? {
+            Some((_, dir)) => {
+                let p = dir.join("pt_state.json");
+                let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+                state = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+                metrics = read_tune_metrics(run_dir)?
+                    .into_iter()
+                    .filter(|m| m.epoch < state.slot)
+                    .collect();
+                true
+            }
+            None => false,
+        }
+    } else {
+        false
+    };
+    if !resumed {
+        if pt_dir.exists() {
+            std::fs::remove_dir_all(&pt_dir).map_err(io(&pt_dir))?;
+        }
+        std::fs::create_dir_all(&pt_dir).map_err(io(&pt_dir))?;
+        let toml = toml::to_string_pretty(&settings).map_err(|e| Error::Config {
+            field: "pt settings".into(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&settings_path, toml.as_bytes())?;
+        write_atomic(&pt_dir.join("metrics.jsonl"), b"")?;
+        write_atomic(&pt_dir.join("pt_scores.json"), b"[]")?;
+    }
+    trainer.overrides = state.overrides.clone();
+
+    let rounds = space.edges(CellType::Normal).len() + topo_nodes.len();
+    let slots = schedule(space.family, rounds, settings.proj_intv);
+    let evaluations_total: usize = cells
+        .iter()
+        .map(|&c| {
+            space.edges(c).iter().map(|e| e.ops.len()).sum::<usize>()
+                + topo_nodes
+                    .iter()
+                    .map(|(_, es)| (3..=es.len()).sum::<usize>())
+                    .sum::<usize>()
+        })
+        .sum();
+    let steps = half.div_ceil(search.batch_size);
+    events(PtEvent::Started {
+        slot: state.slot,
+        slots: slots.len(),
+        decisions: rounds * cells.len(),
+        evaluations: evaluations_total,
+        steps,
+    });
+    let mut valid_idx: Vec<usize> = (half..n).collect();
+    if let Some(limit) = settings.eval_limit {
+        valid_idx.truncate(limit);
+    }
+    let aug = if search.augment {
+        Augment::search(&ds)
+    } else {
+        Augment::NONE
+    };
+    let epsilon = match search.method {
+        Method::SdartsRs | Method::SdartsAdv => search.hyper.epsilon_alpha,
+        _ => 0.0,
+    };
+    let save = |name: String, state: &PtState, trainer: &Trainer| -> Result<()> {
+        save_checkpoint(
+            &ckpts,
+            &name,
+            state.slot,
+            trainer,
+            &[(
+                "pt_state.json",
+                serde_json::to_vec_pretty(state).unwrap_or_default(),
+            )],
+        )
+    };
+    let stopped_outcome = |state: &PtState, trainer: &Trainer, metrics: &[TuneMetrics]| {
+        let weights = effective_rows(&trainer.alphas, &state.overrides);
+        PtOutcome {
+            genotype: genotype_of(&space, &weights),
+            decisions: state.decisions.clone(),
+            metrics: metrics.to_vec(),
+            weights,
+            stopped: true,
+        }
+    };
+
+    while state.slot < slots.len() {
+        let slot = state.slot;
+        let (decide, tune) = slots[slot];
+        if decide && !state.decided {
+            let mut stop_after_decisions = false;
+            for (ci, &cell) in cells.iter().enumerate() {
+                let t0 = Instant::now();
+                let mut rng = decision_rng(search.seed, slot, cell);
+                let index = state.decisions.len();
+                let mut scorer = Scorer::new(
+                    &trainer.net,
+                    &trainer.alphas,
+                    &ds,
+                    valid_idx.clone(),
+                    settings.eval,
+                    search.batch_size,
+                    aug,
+                    search.seed,
+                );
+                struct Counting<'s, 'a> {
+                    inner: &'s mut Scorer<'a>,
+                    events: &'s mut dyn FnMut(PtEvent) -> bool,
+                }
+                impl Evaluate for Counting<'_, '_> {
+                    fn evaluate(&mut self, o: &[Overrides], m: &Mask, salt: u64) -> Result<Score> {
+                        let s = self.inner.evaluate(o, m, salt)?;
+                        (self.events)(PtEvent::Evaluated);
+                        Ok(s)
+                    }
+                }
+                let mut ev = Counting {
+                    inner: &mut scorer,
+                    events: &mut *events,
+                };
+                let salt = (index as u64 + 1) << 16;
+                let decision = if !state.undecided_edges[ci].is_empty() {
+                    let pick = match settings.edge_order {
+                        EdgeOrder::Random => rng.random_range(0..state.undecided_edges[ci].len()),
+                        EdgeOrder::Fixed => 0,
+                    };
+                    let edge = state.undecided_edges[ci].remove(pick);
+                    let (k, candidates) = op_decision(
+                        &mut ev,
+                        &space,
+                        &state.overrides,
+                        cell,
+                        edge,
+                        settings.crit,
+                        salt,
+                    )?;
+                    let ops = &space.edges(cell)[edge].ops;
+                    let mut row = vec![0.0; ops.len()];
+                    row[k] = 1.0;
+                    state.overrides[cell.index()].rows[edge] = Some(row);
+                    Decision {
+                        index,
+                        epoch: slot,
+                        cell: cell.name().to_string(),
+                        kind: DecisionKind::Op,
+                        edge: Some(edge),
+                        node: None,
+                        candidates,
+                        chosen_op: Some(ops[k].name().to_string()),
+                        kept_edges: None,
+                        seconds: t0.elapsed().as_secs_f64(),
+                    }
+                } else if !state.undecided_nodes[ci].is_empty() {
+                    let pick = match settings.edge_order {
+                        EdgeOrder::Random => rng.random_range(0..state.undecided_nodes[ci].len()),
+                        EdgeOrder::Fixed => 0,
+                    };
+                    let (node, edges) = state.undecided_nodes[ci].remove(pick);
+                    let (kept, candidates) = topology_decision(
+                        &mut ev,
+                        &state.overrides,
+                        cell,
+                        &edges,
+                        settings.crit,
+                        settings.topology,
+                        salt,
+                    )?;
+                    for &e in &edges {
+                        if !kept.contains(&e) {
+                            let width = space.edges(cell)[e].ops.len();
+                            state.overrides[cell.index()].rows[e] = Some(vec![0.0; width]);
+                        }
+                    }
+                    state.kept[ci].push((node, kept.clone()));
+                    Decision {
+                        index,
+                        epoch: slot,
+                        cell: cell.name().to_string(),
+                        kind: DecisionKind::Topology,
+                        edge: None,
+                        node: Some(node),
+                        candidates,
+                        chosen_op: None,
+                        kept_edges: Some(kept),
+                        seconds: t0.elapsed().as_secs_f64(),
+                    }
+                } else {
+                    continue;
+                };
+                state.evaluations += scorer.evaluations;
+                state.decisions.push(decision.clone());
+                // A stop request takes effect after this slot's decisions are saved.
+                stop_after_decisions |= !events(PtEvent::Decided(decision));
+            }
+            state.decided = true;
+            trainer.overrides = state.overrides.clone();
+            write_atomic(
+                &pt_dir.join("pt_scores.json"),
+                &serde_json::to_vec_pretty(&state.decisions).unwrap_or_default(),
+            )?;
+            save(format!("slot-{slot:04}-decided"), &state, &trainer)?;
+            if stop_after_decisions {
+                return Ok(stopped_outcome(&state, &trainer, &metrics));
+            }
+        }
+        let mut stop = false;
+        if tune {
+            let t0 = Instant::now();
+            let mut rng = epoch_rng(search.seed ^ 0x0050_545f_7475_6e65, slot);
+            device.seed(search.seed.wrapping_add(1_000_000 + slot as u64));
+            let totals = train_epoch(
+                &mut trainer,
+                &ds,
+                (n, half, search.batch_size),
+                aug,
+                settings.tune_lr,
+                epsilon,
+                &mut rng,
+                &device,
+                slot,
+                &ckpts,
+                &mut |_, loss| events(PtEvent::TuneStep { slot, loss }),
+            )?;
+            stop = totals.stop_requested;
+            let m = TuneMetrics {
+                epoch: slot,
+                decisions: state.decisions.len(),
+                train_loss: totals.train_loss,
+                train_acc: totals.train_acc,
+                valid_loss: totals.valid_loss,
+                valid_acc: totals.valid_acc,
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            metrics.push(m.clone());
+            let mut text = String::new();
+            for x in &metrics {
+                text.push_str(&serde_json::to_string(x).unwrap_or_default());
+                text.push('\n');
+            }
+            write_atomic(&pt_dir.join("metrics.jsonl"), text.as_bytes())?;
+            stop |= !events(PtEvent::Tuned(m));
+        }
+        state.slot += 1;
+        state.decided = false;
+        save(format!("slot-{:04}-start", state.slot), &state, &trainer)?;
+        if stop {
+            return Ok(stopped_outcome(&state, &trainer, &metrics));
+        }
+    }
+    let weights = effective_rows(&trainer.alphas, &state.overrides);
+    let genotype = genotype_of(&space, &weights);
+    write_atomic(
+        &run_dir.join("genotype_pt.txt"),
+        format!("{genotype}\n").as_bytes(),
+    )?;
+    Ok(PtOutcome {
+        genotype,
+        decisions: state.decisions,
+        metrics,
+        weights,
+        stopped: false,
+    })
+}
+
+/// Where the magnitude and PT genotypes differ: one line per (cell type, node, input) kept by only
+/// one of them or given different ops (DARTS-like), or per edge (NAS-Bench-201).
+pub fn disagreements(space: &SearchSpace, magnitude: &str, pt: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    match space.family {
+        Family::Nb201 => {
+            let a: crate::genotype::Nb201Arch = magnitude.parse()?;
+            let b: crate::genotype::Nb201Arch = pt.parse()?;
+            let ends = crate::space::nb201_edge_endpoints();
+            for ((x, y), (from, to)) in a.edges.iter().zip(&b.edges).zip(ends) {
+                if x != y {
+                    out.push(format!("edge {to}<-{from}: magnitude {x}, pt {y}"));
+                }
+            }
+        }
+        Family::Darts => {
+            let a: crate::genotype::DartsGenotype = magnitude.parse()?;
+            let b: crate::genotype::DartsGenotype = pt.parse()?;
+            for (cell, ga, gb) in [
+                ("normal", &a.normal, &b.normal),
+                ("reduce", &a.reduce, &b.reduce),
+            ] {
+                for node in 0..ga.len().min(gb.len()) / 2 {
+                    let na = &ga[2 * node..2 * node + 2];
+                    let nb = &gb[2 * node..2 * node + 2];
+                    for input in 0..node + 2 {
+                        let oa: Vec<_> = na.iter().filter(|g| g.1 == input).map(|g| g.0).collect();
+                        let ob: Vec<_> = nb.iter().filter(|g| g.1 == input).map(|g| g.0).collect();
+                        if oa != ob {
+                            let show = |v: &[crate::space::OpKind]| {
+                                if v.is_empty() {
+                                    "-".to_string()
+                                } else {
+                                    v.iter().map(|o| o.name()).collect::<Vec<_>>().join("+")
+                                }
+                            };
+                            out.push(format!(
+                                "{cell} node {} input {input}: magnitude {}, pt {}",
+                                node + 2,
+                                show(&oa),
+                                show(&ob)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Paths of a run's selection outputs.
+pub fn pt_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("pt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::SpaceName;
+
+    /// An evaluator whose accuracy is the sum of per-(edge, op) contributions that are present.
+    struct Toy {
+        value: Vec<Vec<f64>>,
+        calls: usize,
+    }
+
+    impl Evaluate for Toy {
+        fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, _: u64) -> Result<Score> {
+            self.calls += 1;
+            let mut acc = 0.0;
+            for (e, row) in self.value.iter().enumerate() {
+                for (k, v) in row.iter().enumerate() {
+                    let zeroed = mask.ops.contains(&(CellType::Normal, e, k))
+                        || mask.edges.contains(&(CellType::Normal, e))
+                        || overrides[0].rows[e].as_ref().is_some_and(|r| r[k] == 0.0);
+                    if !zeroed {
+                        acc += v;
+                    }
+                }
+            }
+            Ok(Score {
+                accuracy: acc,
+                loss: 100.0 - acc,
+            })
+        }
+    }
+
+    #[test]
+    fn op_decision_keeps_the_op_that_matters_ties_to_lower_index() {
+        let space = SearchSpace::new(SpaceName::Nb201);
+        let mut toy = Toy {
+            value: vec![vec![0.0, 1.0, 5.0, 2.0, 0.0]; 6],
+            calls: 0,
+        };
+        let ovr = vec![Overrides::none(6)];
+        for crit in [Criterion::Acc, Criterion::Loss] {
+            let (k, c) = op_decision(&mut toy, &space, &ovr, CellType::Normal, 3, crit, 1).unwrap();
+            assert_eq!(k, 2, "{crit}");
+            assert_eq!(c.len(), 5);
+        }
+        // All equal: the lowest index wins.
+        let mut flat = Toy {
+            value: vec![vec![1.0; 5]; 6],
+            calls: 0,
+        };
+        let (k, _) = op_decision(
+            &mut flat,
+            &space,
+            &ovr,
+            CellType::Normal,
+            0,
+            Criterion::Acc,
+            1,
+        )
+        .unwrap();
+        assert_eq!(k, 0);
+    }
+
+    #[test]
+    fn topology_drops_the_least_important_edge_ties_drop_the_later() {
+        let mut value = vec![vec![0.0; 7]; 14];
+        value[5][0] = 3.0;
+        value[6][0] = 0.5;
+        value[7][0] = 2.0;
+        value[8][0] = 1.0;
+        let mut toy = Toy { value, calls: 0 };
+        let ovr = vec![Overrides::none(14), Overrides::none(14)];
+        let (kept, c) = topology_decision(
+            &mut toy,
+            &ovr,
+            CellType::Normal,
+            &[5, 6, 7, 8],
+            Criterion::Acc,
+            TopologyMode::Reference,
+            1,
+        )
+        .unwrap();
+        assert_eq!(kept, vec![5, 7]);
+        assert_eq!(c.len(), 4 + 3);
+        // Equal importance: the later edge goes first.
+        let mut flat = Toy {
+            value: vec![vec![1.0; 7]; 14],
+            calls: 0,
+        };
+        let (kept, _) = topology_decision(
+            &mut flat,
+            &ovr,
+            CellType::Normal,
+            &[2, 3, 4],
+            Criterion::Loss,
+            TopologyMode::Corrected,
+            1,
+        )
+        .unwrap();
+        assert_eq!(kept, vec![2, 3]);
+    }
+
+    #[test]
+    fn schedules_match_the_reference() {
+        let darts = schedule(Family::Darts, 17, 5);
+        assert_eq!(darts.len(), 81);
+        let d: Vec<usize> = (0..81).filter(|&t| darts[t].0).collect();
+        assert_eq!(d, (0..=80).step_by(5).collect::<Vec<_>>());
+        let nb = schedule(Family::Nb201, 6, 5);
+        assert_eq!(nb.len(), 25);
+        let d: Vec<usize> = (0..25).filter(|&t| nb[t].0).collect();
+        assert_eq!(d, vec![0, 5, 10, 15, 20, 24]);
+        for (f, r, i) in [
+            (Family::Nb201, 6, 1),
+            (Family::Darts, 17, 1),
+            (Family::Nb201, 6, 2),
+        ] {
+            assert_eq!(schedule(f, r, i).iter().filter(|s| s.0).count(), r, "{i}");
+        }
+        assert_eq!(schedule(Family::Nb201, 6, 0), vec![(true, false); 6]);
+    }
+
+    #[test]
+    fn disagreements_list_edges() {
+        let space = SearchSpace::new(SpaceName::Nb201);
+        let a = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";
+        let b = "|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|none~2|";
+        let d = disagreements(&space, a, b).unwrap();
+        assert_eq!(
+            d,
+            vec![
+                "edge 1<-0: magnitude skip_connect, pt nor_conv_3x3",
+                "edge 3<-2: magnitude skip_connect, pt none"
+            ]
+        );
+    }
+}
