@@ -478,6 +478,19 @@ pub fn derive_darts(
     normal: &[Vec<f32>],
     reduce: &[Vec<f32>],
 ) -> DartsGenotype {
+    derive_darts_with(space, normal, reduce, false)
+}
+
+/// [`derive_darts`] with a choice for `none`: `keep_none = false` is the reference (spec §3.6:
+/// `none` never ranks an edge nor wins its argmax, so an edge on which PT kept `none` turns into
+/// its first other op); `keep_none = true` treats `none` like any op, so such an edge appears as
+/// `('none', j)` (a cell input that contributes nothing).
+pub fn derive_darts_with(
+    space: &SearchSpace,
+    normal: &[Vec<f32>],
+    reduce: &[Vec<f32>],
+    keep_none: bool,
+) -> DartsGenotype {
     assert_eq!(
         space.family,
         Family::Darts,
@@ -493,7 +506,7 @@ pub fn derive_darts(
                     .ops
                     .iter()
                     .zip(&w[e])
-                    .filter(|(op, _)| **op != OpKind::None)
+                    .filter(|(op, _)| keep_none || **op != OpKind::None)
                     .map(|(_, &v)| v)
                     .fold(f32::NEG_INFINITY, f32::max)
             };
@@ -508,7 +521,8 @@ pub fn derive_darts(
                 let e = start + j;
                 let mut best: Option<usize> = None;
                 for (k, op) in edges[e].ops.iter().enumerate() {
-                    if *op != OpKind::None && best.is_none_or(|b| w[e][k] > w[e][b]) {
+                    if (keep_none || *op != OpKind::None) && best.is_none_or(|b| w[e][k] > w[e][b])
+                    {
                         best = Some(k);
                     }
                 }
@@ -657,5 +671,29 @@ mod tests {
         assert_eq!(a.edges[1], OpKind::NorConv3x3);
         assert_eq!(a.edges[2], OpKind::None);
         assert_eq!(a.base5_index(), 3 * 5usize.pow(4));
+    }
+
+    #[test]
+    fn none_kept_by_pt_reference_rule_and_keep_rule() {
+        // S3 edges: none, skip_connect, sep_conv_3x3.
+        let space = SearchSpace::new(SpaceName::S3);
+        let mut w = vec![vec![0.0f32; 3]; 14];
+        w[0][0] = 1.0; // node 0 <- s0: PT kept `none`
+        w[1][2] = 1.0; // node 0 <- s1: sep_conv_3x3
+        for e in 2..14 {
+            w[e][1] = 1.0;
+        }
+        let reference = derive_darts_with(&space, &w, &w, false);
+        assert_eq!(
+            &reference.normal[..2],
+            &[(OpKind::SepConv3x3, 1), (OpKind::SkipConnect, 0)]
+        );
+        let keep = derive_darts_with(&space, &w, &w, true);
+        assert_eq!(
+            &keep.normal[..2],
+            &[(OpKind::None, 0), (OpKind::SepConv3x3, 1)]
+        );
+        let text = keep.to_string();
+        assert_eq!(text.parse::<DartsGenotype>().unwrap(), keep);
     }
 }

@@ -137,9 +137,12 @@ fn op_tail(variant: &str, rest: &[&str]) -> Option<String> {
 }
 
 /// A float tensor read from the file, converted to f32.
-struct HostTensor {
-    shape: Vec<usize>,
-    data: Vec<f32>,
+#[derive(Clone, Debug)]
+pub struct HostTensor {
+    /// Shape, outermost first.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
 }
 
 fn read_tensors(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, HostTensor>> {
@@ -249,10 +252,21 @@ pub fn load_reference_safetensors(
         source,
     })?;
     let tensors = read_tensors(path, &bytes)?;
+    load_reference_tensors(path, &tensors, cfg, device)
+}
+
+/// Build a supernet from `cfg` on `device` and fill it (and α) from reference-named `tensors`
+/// read from `path` (named in errors).
+pub fn load_reference_tensors(
+    path: &Path,
+    tensors: &BTreeMap<String, HostTensor>,
+    cfg: &SupernetConfig,
+    device: &Device,
+) -> Result<(Supernet, Alphas)> {
     let net = Supernet::new(cfg, device)?;
     let mut loader = Loader {
         path: Vec::new(),
-        tensors: &tensors,
+        tensors,
         used: BTreeSet::new(),
         problems: Vec::new(),
     };
@@ -316,4 +330,171 @@ pub fn load_reference_safetensors(
     }
     let alphas = Alphas::from_rows(&rows[0], rows.get(1).map(Vec::as_slice), device);
     Ok((net, alphas))
+}
+
+/// What a darts-pt search checkpoint (`torch.save` of the dict `train_search.py` writes) holds,
+/// besides the network weights and α.
+#[derive(Clone, Debug, Default)]
+pub struct ReferenceCheckpoint {
+    /// `epoch` of the checkpoint (epochs completed), when the file has it.
+    pub epoch: Option<usize>,
+    /// α's Adam state per α tensor (normal, then reduce): (step, exp_avg, exp_avg_sq), flattened.
+    pub adam: Vec<(u64, Vec<f32>, Vec<f32>)>,
+}
+
+fn to_f32(name: &str, t: &pytorch_reader::Tensor, path: &Path) -> Result<Option<HostTensor>> {
+    use pytorch_reader::DType;
+    let bytes = t.read().map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("cannot read tensor `{name}`: {e}"),
+    })?;
+    let data: Vec<f32> = match t.dtype() {
+        DType::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        DType::F64 => bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        _ => return Ok(None),
+    };
+    Ok(Some(HostTensor {
+        shape: t.shape().to_vec(),
+        data,
+    }))
+}
+
+use burn::store::pytorch_reader;
+
+/// Read a darts-pt search checkpoint (`.pt` / `.pth.tar`, PyTorch's zip or legacy pickle format)
+/// through Burn's PyTorch reader: the `state_dict` tensors under their state-dict names, the
+/// `alpha` list as `arch.alpha` (NB201) or `arch.alphas_normal` / `arch.alphas_reduce`, and the
+/// α optimizer's Adam state. The SGD state is not read (PT re-creates that optimizer, spec §3.4).
+pub fn read_reference_pt(
+    path: &Path,
+    space: &SearchSpace,
+) -> Result<(BTreeMap<String, HostTensor>, ReferenceCheckpoint)> {
+    let bad = |message: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let reader = pytorch_reader::PytorchReader::new(path)
+        .map_err(|e| bad(format!("not a readable PyTorch checkpoint: {e}")))?;
+    let alpha_names: Vec<&str> = match space.family {
+        crate::space::Family::Nb201 => vec!["arch.alpha"],
+        crate::space::Family::Darts => vec!["arch.alphas_normal", "arch.alphas_reduce"],
+    };
+    let mut tensors = BTreeMap::new();
+    let mut adam: BTreeMap<usize, (u64, Vec<f32>, Vec<f32>)> = BTreeMap::new();
+    let mut names = reader.keys();
+    names.sort();
+    let has_state_dict = names.iter().any(|n| n.starts_with("state_dict."));
+    for name in &names {
+        let t = reader.get(name).expect("listed key");
+        if let Some(rest) = name.strip_prefix("state_dict.") {
+            if let Some(h) = to_f32(name, t, path)? {
+                tensors.insert(rest.to_string(), h);
+            }
+        } else if let Some(j) = name.strip_prefix("alpha.") {
+            let j: usize = j
+                .parse()
+                .map_err(|_| bad(format!("unexpected α entry `{name}`")))?;
+            let target = alpha_names.get(j).ok_or_else(|| {
+                bad(format!(
+                    "the checkpoint has more α tensors than space `{}` ({})",
+                    space.name,
+                    alpha_names.len()
+                ))
+            })?;
+            if let Some(h) = to_f32(name, t, path)? {
+                tensors.insert(target.to_string(), h);
+            }
+        } else if let Some(rest) = name.strip_prefix("arch_optimizer.state.") {
+            let mut parts = rest.splitn(2, '.');
+            let (Some(j), Some(field)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(j) = j.parse::<usize>() else { continue };
+            let entry = adam.entry(j).or_default();
+            match field {
+                "step" => {
+                    if let Some(h) = to_f32(name, t, path)? {
+                        entry.0 = h.data.first().copied().unwrap_or(0.0) as u64;
+                    }
+                }
+                "exp_avg" => entry.1 = to_f32(name, t, path)?.map_or(Vec::new(), |h| h.data),
+                "exp_avg_sq" => entry.2 = to_f32(name, t, path)?.map_or(Vec::new(), |h| h.data),
+                _ => {}
+            }
+        } else if !has_state_dict {
+            // A bare state dict (`torch.save(model.state_dict())`).
+            if let Some(h) = to_f32(name, t, path)? {
+                tensors.insert(name.clone(), h);
+            }
+        }
+    }
+    if tensors.is_empty() {
+        return Err(bad(
+            "no `state_dict` tensors found; expected a darts-pt search checkpoint".into(),
+        ));
+    }
+    // Adam's `step` is a plain number in checkpoints of older PyTorch versions.
+    let mut epoch = None;
+    if let Ok(pytorch_reader::PickleValue::Dict(root)) =
+        pytorch_reader::PytorchReader::read_pickle_data(path, None)
+    {
+        if let Some(pytorch_reader::PickleValue::Int(e)) = root.get("epoch") {
+            epoch = usize::try_from(*e).ok();
+        }
+        if let Some(pytorch_reader::PickleValue::Dict(opt)) = root.get("arch_optimizer")
+            && let Some(pytorch_reader::PickleValue::Dict(state)) = opt.get("state")
+        {
+            for (j, v) in state {
+                if let (Ok(j), pytorch_reader::PickleValue::Dict(fields)) = (j.parse::<usize>(), v)
+                {
+                    let step = match fields.get("step") {
+                        Some(pytorch_reader::PickleValue::Int(s)) => Some(*s as u64),
+                        Some(pytorch_reader::PickleValue::Float(s)) => Some(*s as u64),
+                        _ => None,
+                    };
+                    if let (Some(step), Some(entry)) = (step, adam.get_mut(&j)) {
+                        entry.0 = step;
+                    }
+                }
+            }
+        }
+    }
+    let adam = adam
+        .into_values()
+        .filter(|(_, m, v)| !m.is_empty() && m.len() == v.len())
+        .collect();
+    Ok((tensors, ReferenceCheckpoint { epoch, adam }))
+}
+
+/// Read weights, α (and, for `.pt` files, α's Adam state) of a reference supernet from a
+/// darts-pt checkpoint (`.pt`, `.pth`, `.tar`) or a safetensors file (by extension).
+pub fn load_reference_checkpoint(
+    path: &Path,
+    cfg: &SupernetConfig,
+    device: &Device,
+) -> Result<(Supernet, Alphas, ReferenceCheckpoint)> {
+    let is_safetensors = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if is_safetensors {
+        let (net, alphas) = load_reference_safetensors(path, cfg, device)?;
+        Ok((net, alphas, ReferenceCheckpoint::default()))
+    } else {
+        let space = SearchSpace::new(cfg.space);
+        let (tensors, ck) = read_reference_pt(path, &space)?;
+        let (net, alphas) = load_reference_tensors(path, &tensors, cfg, device)?;
+        Ok((net, alphas, ck))
+    }
 }

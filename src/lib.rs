@@ -17,7 +17,8 @@
 //! * [`select`]: magnitude and perturbation-based (PT) selection with progressive tuning.
 //! * [`nb201`]: NAS-Bench-201 accuracies of all 15,625 cells, offline.
 //! * [`device`]: opening the CPU or wgpu device.
-//! * [`import`]: weights and α saved by the reference code (safetensors).
+//! * [`import`]: supernets saved by the reference code (darts-pt `.pt` checkpoints, safetensors).
+//! * [`score`]: a supernet's scores on one fixed batch with every op and edge mask.
 //! * [`info`]: parameter counts and shapes of a supernet.
 //!
 //! Tensor layout is `[batch, channels, height, width]`; α is `[edges, ops]` per cell type.
@@ -33,6 +34,7 @@ pub mod ops;
 pub mod optim;
 pub mod report;
 pub mod run;
+pub mod score;
 pub mod search;
 pub mod select;
 pub mod space;

@@ -14,7 +14,9 @@ use darts_pt::info::{OpNames, supernet_info};
 use darts_pt::ops::BnMode;
 use darts_pt::run::{self, Event, SearchSettings};
 use darts_pt::search::Method;
-use darts_pt::select::{self, Criterion, EdgeOrder, EvalMode, PtEvent, PtSettings, TopologyMode};
+use darts_pt::select::{
+    self, Criterion, EdgeOrder, EvalMode, NoneRule, PtEvent, PtSettings, TopologyMode,
+};
 use darts_pt::space::SpaceName;
 use darts_pt::supernet::{SupernetConfig, build_seeded, softmax_weights};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,6 +41,10 @@ enum Command {
     Run(RunArgs),
     /// NAS-Bench-201 test accuracies and rank of a cell (offline table).
     Lookup(LookupArgs),
+    /// Turn a darts-pt search checkpoint (.pt or safetensors) into a run directory.
+    Import(ImportArgs),
+    /// Score a run's supernet on one fixed batch, with every op mask and every edge mask.
+    Score(ScoreArgs),
     /// Rebuild the embedded NAS-Bench-201 table from its CSV (maintainers).
     #[command(hide = true)]
     Nb201Table(TableArgs),
@@ -180,6 +186,10 @@ struct PtArgs {
     /// Topology loop: reference (earlier removals not re-zeroed, spec §3.3) or corrected.
     #[arg(long, default_value = "reference", value_parser = parse_enum::<TopologyMode>)]
     topology: TopologyMode,
+    /// DARTS genotype of an edge where PT kept `none`: reference (shown as its first other op,
+    /// spec §3.6) or keep (shown as 'none').
+    #[arg(long, default_value = "reference", value_parser = parse_enum::<NoneRule>)]
+    none_genotype: NoneRule,
 }
 
 impl PtArgs {
@@ -196,6 +206,7 @@ impl PtArgs {
         p.eval = self.eval;
         p.eval_limit = self.eval_limit;
         p.topology = self.topology;
+        p.none_genotype = self.none_genotype;
         if let Some(v) = self.proj_intv {
             p.proj_intv = v;
         }
@@ -252,6 +263,42 @@ struct LookupArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// The reference's checkpoint: `checkpoint_50.pth.tar` / `.pt` as darts-pt's
+    /// train_search.py saves it, or a safetensors file with the same names (α under `arch.*`).
+    #[arg(long)]
+    from_darts_pt: PathBuf,
+    /// Space, dataset (PT scores on its validation half), size knobs and --out as for `search`;
+    /// the defaults are the paper's supernet sizes.
+    #[command(flatten)]
+    search: SearchArgs,
+}
+
+#[derive(Args, Debug)]
+struct ScoreArgs {
+    /// Run directory (its final search checkpoint is scored).
+    #[arg(long)]
+    run: PathBuf,
+    /// Safetensors file with `x` (f32 [n, c, h, w], normalised) and `y` (int64 [n]).
+    #[arg(long)]
+    batch: PathBuf,
+    /// BatchNorm: train (batch statistics, as PT scores) or eval (running statistics).
+    #[arg(long, default_value = "train")]
+    bn: BnArg,
+    /// Print JSON: logits, loss, accuracy, masked_ops, masked_edges.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BnArg {
+    /// Batch statistics (running estimates untouched).
+    Train,
+    /// Running statistics.
+    Eval,
 }
 
 #[derive(Args, Debug)]
@@ -653,6 +700,75 @@ fn lookup(args: &LookupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn import_cmd(args: &ImportArgs) -> anyhow::Result<()> {
+    let settings = args.search.settings(Preset::Paper);
+    let Some(out) = &args.search.out else {
+        anyhow::bail!("give --out RUN_DIR");
+    };
+    let g = run::import_reference(&args.from_darts_pt, &settings, out)?;
+    println!(
+        "imported {} into {}",
+        args.from_darts_pt.display(),
+        out.display()
+    );
+    println!("magnitude genotype: {g}");
+    println!("next: darts-pt select --run {}", out.display());
+    Ok(())
+}
+
+fn score_cmd(args: &ScoreArgs) -> anyhow::Result<()> {
+    let loaded = select::load_run(&args.run)?;
+    let batch = darts_pt::score::FixedBatch::read(&args.batch)?;
+    let space = darts_pt::space::SearchSpace::new(loaded.settings.space);
+    let bn = match args.bn {
+        BnArg::Train => BnMode::BatchStats,
+        BnArg::Eval => BnMode::Eval,
+    };
+    let r = darts_pt::score::score_report(
+        &loaded.trainer.net,
+        &loaded.trainer.alphas,
+        &space,
+        &batch,
+        bn,
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    let flat: Vec<f32> = r.logits.iter().flatten().copied().collect();
+    let (lo, hi) = flat
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    println!(
+        "logits [{}, {}]  min {lo:.4}  max {hi:.4}  mean {:.4}",
+        r.logits.len(),
+        r.logits.first().map_or(0, Vec::len),
+        flat.iter().sum::<f32>() / flat.len().max(1) as f32
+    );
+    println!("loss {:.6}  accuracy {:.2}%", r.loss, r.accuracy);
+    println!("\nmasked op                          loss      accuracy");
+    for m in &r.masked_ops {
+        println!(
+            "{:<6} edge {:>2} {:<14} {:>10.6} {:>8.2}%",
+            m.cell,
+            m.edge,
+            m.op.clone().unwrap_or_default(),
+            m.loss,
+            m.accuracy
+        );
+    }
+    println!("\nmasked edge                        loss      accuracy");
+    for m in &r.masked_edges {
+        println!(
+            "{:<6} edge {:>2} {:<14} {:>10.6} {:>8.2}%",
+            m.cell, m.edge, "", m.loss, m.accuracy
+        );
+    }
+    Ok(())
+}
+
 fn nb201_table(args: &TableArgs) -> anyhow::Result<()> {
     let csv = std::fs::read_to_string(&args.csv)
         .with_context(|| format!("reading {}", args.csv.display()))?;
@@ -670,6 +786,8 @@ fn main() -> ExitCode {
         Command::Select(args) => select_cmd(args).context("select"),
         Command::Run(args) => run_cmd(args).context("run"),
         Command::Lookup(args) => lookup(args).context("lookup"),
+        Command::Import(args) => import_cmd(args).context("import"),
+        Command::Score(args) => score_cmd(args).context("score"),
         Command::Nb201Table(args) => nb201_table(args).context("nb201-table"),
     };
     match result {

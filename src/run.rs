@@ -787,3 +787,98 @@ pub(crate) fn load_checkpoint(
     t.alphas = alphas.fork(device).train();
     Ok(Some((state.epoch, dir)))
 }
+
+/// Turn a darts-pt search checkpoint (`.pt` as `train_search.py` writes it, or safetensors) into
+/// a run directory at `run_dir`, as if our search had produced it: `config.toml` (with `epochs`
+/// set to the checkpoint's epoch when it has one), `manifest.json` naming the source file and its
+/// sha256, the supernet, α and α's Adam state as the final checkpoint, and
+/// `genotype_magnitude.txt`. `darts-pt select` then works on it. The dataset must be present (PT
+/// scores on its validation half). Returns the magnitude genotype.
+pub fn import_reference(
+    checkpoint: &Path,
+    settings: &SearchSettings,
+    run_dir: &Path,
+) -> Result<String> {
+    let mut settings = settings.clone();
+    settings.validate()?;
+    if run_dir.join("config.toml").exists() {
+        return Err(Error::Config {
+            field: "out".into(),
+            message: format!(
+                "{} already holds a run; choose another directory",
+                run_dir.display()
+            ),
+        });
+    }
+    let (ds, n, _) = open_dataset(&settings)?;
+    let cfg = settings.supernet_config(&ds);
+    cfg.validate()?;
+    let dev = device::open(settings.device)?;
+    let device = dev.device.clone().autodiff();
+    let (net, alphas, ck) =
+        crate::import::load_reference_checkpoint(checkpoint, &cfg, &dev.device)?;
+    if let Some(e) = ck.epoch {
+        settings.epochs = e.max(1);
+    }
+    let mut trainer = Trainer::new(
+        net.fork(&device).train(),
+        alphas.fork(&device).train(),
+        settings.method,
+        settings.second_order,
+        settings.hyper.clone(),
+    );
+    for (cell, (steps, m, v)) in trainer.alphas.cell_types().into_iter().zip(&ck.adam) {
+        let t = |d: &Vec<f32>| {
+            Tensor::<1>::from_data(TensorData::new(d.clone(), [d.len()]), &dev.device)
+        };
+        trainer
+            .adam
+            .state
+            .insert(cell.name().to_string(), (*steps, t(m), t(v)));
+    }
+    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
+        path: run_dir.to_path_buf(),
+        source,
+    })?;
+    let toml = toml::to_string_pretty(&settings).map_err(|e| Error::Config {
+        field: "settings".into(),
+        message: e.to_string(),
+    })?;
+    write_atomic(&run_dir.join("config.toml"), toml.as_bytes())?;
+    let manifest = serde_json::json!({
+        "crate": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": settings.device.as_str(),
+        "adapter": dev.description,
+        "seed": settings.seed,
+        "dataset": settings.dataset.as_str(),
+        "train_images": n,
+        "imported_from": {
+            "path": checkpoint.display().to_string(),
+            "sha256": sha256_file(checkpoint)?,
+            "epoch": ck.epoch,
+            "adam_state": !ck.adam.is_empty(),
+        },
+        "started_unix": now_unix(),
+    });
+    write_atomic(
+        &run_dir.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write_atomic(&run_dir.join("metrics.jsonl"), b"")?;
+    save_checkpoint(
+        &run_dir.join("checkpoints"),
+        &format!("epoch-{:04}", settings.epochs),
+        settings.epochs,
+        &trainer,
+        &[],
+    )?;
+    let genotype = magnitude_genotype(settings.space, &trainer.alphas);
+    write_atomic(
+        &run_dir.join("genotype_magnitude.txt"),
+        format!("{genotype}\n").as_bytes(),
+    )?;
+    Ok(genotype)
+}

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Augment, Dataset};
 use crate::device;
 use crate::error::{Error, Result};
-use crate::genotype::{derive_darts, derive_nb201};
+use crate::genotype::{derive_darts_with, derive_nb201};
 use crate::ops::BnMode;
 use crate::run::{
     self, SearchSettings, load_checkpoint, open_dataset, read_settings, save_checkpoint,
@@ -43,7 +43,7 @@ use crate::weights::{Mask, Overrides};
 macro_rules! cli_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
         pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $var),+ }
         impl $name {
             /// CLI / config spelling.
@@ -71,6 +71,7 @@ cli_enum! {
     /// What PT optimises when it scores a removal (spec §3.2).
     Criterion {
         /// Keep the op whose removal leaves the lowest validation accuracy (the reference's default).
+        #[default]
         Acc = "acc",
         /// Keep the op whose removal leaves the highest validation loss.
         Loss = "loss",
@@ -81,6 +82,7 @@ cli_enum! {
     /// Order in which PT visits undecided edges and nodes.
     EdgeOrder {
         /// Uniformly random among the undecided ones, from the run seed (the reference).
+        #[default]
         Random = "random",
         /// Lowest index first.
         Fixed = "fixed",
@@ -92,6 +94,7 @@ cli_enum! {
     EvalMode {
         /// The reference: augmented validation images in random order, BatchNorm with batch
         /// statistics. Two evaluations of the same network differ.
+        #[default]
         Reference = "reference",
         /// No augmentation, fixed order, BatchNorm with batch statistics: decisions are
         /// reproducible (a documented deviation).
@@ -100,10 +103,23 @@ cli_enum! {
 }
 
 cli_enum! {
+    /// How a DARTS-like genotype shows an edge on which PT kept `none` (spec §3.6, §6.1 item 8).
+    NoneRule {
+        /// The reference: `none` is skipped when the genotype is read, so the edge shows its
+        /// first other op (or a removed edge takes its place).
+        #[default]
+        Reference = "reference",
+        /// The edge shows as `('none', j)`.
+        Keep = "keep",
+    }
+}
+
+cli_enum! {
     /// PT's topology loop (spec §3.3).
     TopologyMode {
         /// The reference: each round scores the remaining edges against the network in which
         /// the edges eliminated in earlier rounds of the same node are still present.
+        #[default]
         Reference = "reference",
         /// Edges eliminated in earlier rounds stay zeroed while later rounds are scored.
         Corrected = "corrected",
@@ -127,6 +143,9 @@ pub struct PtSettings {
     pub tune_lr: f64,
     /// Topology loop variant.
     pub topology: TopologyMode,
+    /// How the genotype shows a `none` decision (DARTS-like spaces).
+    #[serde(default)]
+    pub none_genotype: NoneRule,
 }
 
 impl Default for PtSettings {
@@ -139,6 +158,7 @@ impl Default for PtSettings {
             proj_intv: 5,
             tune_lr: 0.0025,
             topology: TopologyMode::Reference,
+            none_genotype: NoneRule::Reference,
         }
     }
 }
@@ -586,9 +606,11 @@ pub fn effective_rows(alphas: &Alphas, overrides: &[Overrides]) -> Vec<Vec<Vec<f
 }
 
 /// The genotype text of per-cell-type weights (spec §3.6, §4.3).
-pub fn genotype_of(space: &SearchSpace, weights: &[Vec<Vec<f32>>]) -> String {
+pub fn genotype_of(space: &SearchSpace, weights: &[Vec<Vec<f32>>], none: NoneRule) -> String {
     match space.family {
-        Family::Darts => derive_darts(space, &weights[0], &weights[1]).to_string(),
+        Family::Darts => {
+            derive_darts_with(space, &weights[0], &weights[1], none == NoneRule::Keep).to_string()
+        }
         Family::Nb201 => derive_nb201(&weights[0]).to_string(),
     }
 }
@@ -844,7 +866,7 @@ pub fn select_pt(
     let stopped_outcome = |state: &PtState, trainer: &Trainer, metrics: &[TuneMetrics]| {
         let weights = effective_rows(&trainer.alphas, &state.overrides);
         PtOutcome {
-            genotype: genotype_of(&space, &weights),
+            genotype: genotype_of(&space, &weights, settings.none_genotype),
             decisions: state.decisions.clone(),
             metrics: metrics.to_vec(),
             weights,
@@ -1016,7 +1038,7 @@ pub fn select_pt(
         }
     }
     let weights = effective_rows(&trainer.alphas, &state.overrides);
-    let genotype = genotype_of(&space, &weights);
+    let genotype = genotype_of(&space, &weights, settings.none_genotype);
     write_atomic(
         &run_dir.join("genotype_pt.txt"),
         format!("{genotype}\n").as_bytes(),

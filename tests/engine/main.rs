@@ -449,5 +449,6 @@ fn flex_and_wgpu_agree_on_logits_and_alpha_gradients() {
 }
 
 mod fidelity;
+mod import;
 mod search;
 mod select;
