@@ -654,6 +654,16 @@ fn run_cmd(args: &RunArgs) -> anyhow::Result<()> {
     let (run_dir, resume) = run_dir_of(&args.search)?;
     let settings = args.search.settings(args.preset);
     let quiet = args.search.quiet;
+    if !resume && !run_dir.join("config.toml").exists() {
+        // The selection settings are fixed now, so that `run --resume` after a kill during the
+        // search selects with them.
+        let pt = args.pt.settings(args.preset, &settings);
+        pt.validate()?;
+        run::write_atomic(
+            &run_dir.join("pt").join("settings.toml"),
+            toml::to_string_pretty(&pt)?.as_bytes(),
+        )?;
+    }
     let out = run_search(&settings, &run_dir, resume, quiet)?;
     if out.stopped {
         anyhow::bail!(
@@ -664,7 +674,9 @@ fn run_cmd(args: &RunArgs) -> anyhow::Result<()> {
     select::select_magnitude(&run_dir)?;
     let search = run::read_settings(&run_dir)?;
     let pt = args.pt.settings(args.preset, &search);
-    let out = run_pt(&run_dir, &pt, resume, quiet)?;
+    // Resuming reads `pt/settings.toml` (written above for a new run) and continues from the
+    // newest selection checkpoint, or starts the selection when there is none.
+    let out = run_pt(&run_dir, &pt, true, quiet)?;
     if out.stopped {
         anyhow::bail!(
             "selection stopped; continue with --resume {}",

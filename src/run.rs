@@ -362,6 +362,30 @@ pub fn train_epoch(
     })
 }
 
+/// Create a run directory: `config.toml`, `manifest.json` and an empty `metrics.jsonl`.
+fn start_run_dir(
+    run_dir: &Path,
+    settings: &SearchSettings,
+    manifest: &serde_json::Value,
+) -> Result<()> {
+    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
+        path: run_dir.to_path_buf(),
+        source,
+    })?;
+    let toml = toml::to_string_pretty(settings).map_err(|e| Error::Config {
+        field: "settings".into(),
+        message: e.to_string(),
+    })?;
+    write_atomic(&run_dir.join("config.toml"), toml.as_bytes())?;
+    write_atomic(
+        &run_dir.join("manifest.json"),
+        serde_json::to_string_pretty(manifest)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write_atomic(&run_dir.join("metrics.jsonl"), b"")
+}
+
 /// Run a search into `run_dir`; with `resume`, continue the run found there from its newest
 /// checkpoint (its `config.toml` wins over `settings`).
 /// `events` receives progress; returning `false` stops the run at the next checkpoint (the end of
@@ -415,15 +439,6 @@ pub fn search(
                 ),
             });
         }
-        std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
-            path: run_dir.to_path_buf(),
-            source,
-        })?;
-        let toml = toml::to_string_pretty(&settings).map_err(|e| Error::Config {
-            field: "settings".into(),
-            message: e.to_string(),
-        })?;
-        write_atomic(&run_dir.join("config.toml"), toml.as_bytes())?;
         let files: Vec<serde_json::Value> = ds
             .files
             .iter()
@@ -442,13 +457,7 @@ pub fn search(
             "train_images": n,
             "started_unix": now_unix(),
         });
-        write_atomic(
-            &run_dir.join("manifest.json"),
-            serde_json::to_string_pretty(&manifest)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-        write_atomic(&run_dir.join("metrics.jsonl"), b"")?;
+        start_run_dir(run_dir, &settings, &manifest)?;
     }
     events(Event::Started {
         epoch: start,
@@ -557,24 +566,22 @@ pub fn magnitude_genotype(space: SpaceName, alphas: &Alphas) -> String {
 }
 
 fn append_metrics(run_dir: &Path, m: &EpochMetrics) -> Result<()> {
-    let path = run_dir.join("metrics.jsonl");
     let mut existing: Vec<EpochMetrics> = read_metrics(run_dir)?
         .into_iter()
         .filter(|x| x.epoch < m.epoch)
         .collect();
     existing.push(m.clone());
-    let mut text = String::new();
-    for x in &existing {
-        text.push_str(&serde_json::to_string(x).unwrap_or_default());
-        text.push('\n');
-    }
-    write_atomic(&path, text.as_bytes())
+    write_jsonl(&run_dir.join("metrics.jsonl"), &existing)
 }
 
 /// Read `RUN_DIR/metrics.jsonl` (empty when absent).
 pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>> {
-    let path = run_dir.join("metrics.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    read_jsonl(&run_dir.join("metrics.jsonl"))
+}
+
+/// Read a JSON-lines file, one record per non-empty line (empty when the file is absent).
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(Vec::new());
     };
     text.lines()
@@ -582,11 +589,21 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>> {
         .enumerate()
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| Error::Data {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 message: format!("line {}: {e}", i + 1),
             })
         })
         .collect()
+}
+
+/// Write records as JSON lines, atomically.
+pub fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
+    let mut text = String::new();
+    for x in records {
+        text.push_str(&serde_json::to_string(x).unwrap_or_default());
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -836,15 +853,6 @@ pub fn import_reference(
             .state
             .insert(cell.name().to_string(), (*steps, t(m), t(v)));
     }
-    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
-        path: run_dir.to_path_buf(),
-        source,
-    })?;
-    let toml = toml::to_string_pretty(&settings).map_err(|e| Error::Config {
-        field: "settings".into(),
-        message: e.to_string(),
-    })?;
-    write_atomic(&run_dir.join("config.toml"), toml.as_bytes())?;
     let manifest = serde_json::json!({
         "crate": env!("CARGO_PKG_NAME"),
         "version": env!("CARGO_PKG_VERSION"),
@@ -861,13 +869,7 @@ pub fn import_reference(
         },
         "started_unix": now_unix(),
     });
-    write_atomic(
-        &run_dir.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    write_atomic(&run_dir.join("metrics.jsonl"), b"")?;
+    start_run_dir(run_dir, &settings, &manifest)?;
     save_checkpoint(
         &run_dir.join("checkpoints"),
         &format!("epoch-{:04}", settings.epochs),

@@ -636,20 +636,7 @@ pub fn read_decisions(run_dir: &Path) -> Result<Vec<Decision>> {
 
 /// Read `RUN_DIR/pt/metrics.jsonl` (empty when absent).
 pub fn read_tune_metrics(run_dir: &Path) -> Result<Vec<TuneMetrics>> {
-    let path = run_dir.join("pt").join("metrics.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(Vec::new());
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| Error::Data {
-                path: path.clone(),
-                message: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
+    run::read_jsonl(&run_dir.join("pt").join("metrics.jsonl"))
 }
 
 /// A finished search loaded from its run directory.
@@ -1022,12 +1009,7 @@ pub fn select_pt(
                 seconds: t0.elapsed().as_secs_f64(),
             };
             metrics.push(m.clone());
-            let mut text = String::new();
-            for x in &metrics {
-                text.push_str(&serde_json::to_string(x).unwrap_or_default());
-                text.push('\n');
-            }
-            write_atomic(&pt_dir.join("metrics.jsonl"), text.as_bytes())?;
+            run::write_jsonl(&pt_dir.join("metrics.jsonl"), &metrics)?;
             stop |= !events(PtEvent::Tuned(m));
         }
         state.slot += 1;
