@@ -45,7 +45,7 @@ fn run_example(tiny: bool, out: PathBuf) -> anyhow::Result<darts_pt::report::Sel
         let l = l.as_ref().expect("NB201 runs are looked up");
         println!(
             "{label:<9} {}  CIFAR-10 {:.2}% (rank {})",
-            l.arch, l.cifar10, l.rank[0]
+            l.arch, l.cifar10, l.rank.cifar10
         );
     }
     println!("report: {}", out.join("report.md").display());

@@ -247,9 +247,9 @@ pub fn load_reference_safetensors(
     cfg: &SupernetConfig,
     device: &Device,
 ) -> Result<(Supernet, Alphas)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Checkpoint {
         path: path.to_path_buf(),
-        source,
+        message: format!("cannot read the checkpoint file: {source}"),
     })?;
     let tensors = read_tensors(path, &bytes)?;
     load_reference_tensors(path, &tensors, cfg, device)
@@ -380,13 +380,13 @@ pub fn read_reference_pt(
         message,
     };
     if !path.is_file() {
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
+        return Err(bad("checkpoint file not found".into()));
     }
-    let reader = pytorch_reader::PytorchReader::new(path)
-        .map_err(|e| bad(format!("not a readable PyTorch checkpoint: {e}")))?;
+    let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| {
+        bad(format!(
+            "not a readable PyTorch checkpoint (truncated, or not written by torch.save?): {e}"
+        ))
+    })?;
     let alpha_names: Vec<&str> = match space.family {
         crate::space::Family::Nb201 => vec!["arch.alpha"],
         crate::space::Family::Darts => vec!["arch.alphas_normal", "arch.alphas_reduce"],

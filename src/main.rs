@@ -230,6 +230,9 @@ struct SelectArgs {
     /// Continue an interrupted PT selection from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Discard an earlier PT selection of this run and select again.
+    #[arg(long)]
+    force: bool,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -251,7 +254,9 @@ struct RunArgs {
     search: SearchArgs,
     #[command(flatten)]
     pt: PtArgs,
-    /// Settings preset: paper (the reference protocol) or quick (CPU-sized).
+    /// Settings preset: paper (the reference protocol) or quick (CPU-sized: C = 8, 1 cell per
+    /// stage for nb201 or 5 cells, 10 or 5 epochs, first 2,000 training images, batch 32,
+    /// --proj-intv 1). Flags given explicitly override the preset.
     #[arg(long, default_value = "paper")]
     preset: Preset,
 }
@@ -623,7 +628,7 @@ fn print_selection(run_dir: &std::path::Path) -> anyhow::Result<()> {
         if let Some(l) = l {
             println!(
                 "NAS-Bench-201 {label:<9} CIFAR-10 {:.2}  CIFAR-100 {:.2}  ImageNet16-120 {:.2}  (rank {} of 15625 on CIFAR-10)",
-                l.cifar10, l.cifar100, l.imagenet16_120, l.rank[0]
+                l.cifar10, l.cifar100, l.imagenet16_120, l.rank.cifar10
             );
         }
     }
@@ -641,6 +646,14 @@ fn select_cmd(args: &SelectArgs) -> anyhow::Result<()> {
         select::select_magnitude(&args.run)?;
     }
     if args.method != SelectMethod::Magnitude {
+        let earlier = args.run.join("genotype_pt.txt").exists()
+            || !select::read_decisions(&args.run)?.is_empty();
+        if earlier && !args.resume && !args.force {
+            anyhow::bail!(
+                "{} already has a PT selection; continue it with --resume or discard it with --force",
+                args.run.display()
+            );
+        }
         let pt = args.pt.settings(Preset::Paper, &search);
         let out = run_pt(&args.run, &pt, args.resume, args.quiet)?;
         if out.stopped {
@@ -697,15 +710,15 @@ fn lookup(args: &LookupArgs) -> anyhow::Result<()> {
         println!("{}", l.arch);
         println!(
             "CIFAR-10        {:.2}%  rank {} of 15625",
-            l.cifar10, l.rank[0]
+            l.cifar10, l.rank.cifar10
         );
         println!(
             "CIFAR-100       {:.2}%  rank {} of 15625",
-            l.cifar100, l.rank[1]
+            l.cifar100, l.rank.cifar100
         );
         println!(
             "ImageNet16-120  {:.2}%  rank {} of 15625",
-            l.imagenet16_120, l.rank[2]
+            l.imagenet16_120, l.rank.imagenet16_120
         );
         println!("(test accuracy after 200 epochs, NAS-Bench-201 / NATS-Bench)");
     }
@@ -805,7 +818,18 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: our errors already show their I/O cause in their own message.
+            let mut text = String::new();
+            for cause in e.chain() {
+                let m = cause.to_string();
+                if !text.contains(&m) {
+                    if !text.is_empty() {
+                        text.push_str(": ");
+                    }
+                    text.push_str(&m);
+                }
+            }
+            eprintln!("error: {text}");
             ExitCode::FAILURE
         }
     }

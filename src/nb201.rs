@@ -48,7 +48,18 @@ pub struct Lookup {
     /// ImageNet16-120 test accuracy (percent).
     pub imagenet16_120: f64,
     /// Rank among all 15,625 cells per dataset (1 = best; ties share the better rank).
-    pub rank: [usize; 3],
+    pub rank: Ranks,
+}
+
+/// Ranks of a cell among all 15,625 (1 = best; ties share the better rank).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Ranks {
+    /// By CIFAR-10 test accuracy.
+    pub cifar10: usize,
+    /// By CIFAR-100 test accuracy.
+    pub cifar100: usize,
+    /// By ImageNet16-120 test accuracy.
+    pub imagenet16_120: usize,
 }
 
 impl Table {
@@ -98,10 +109,13 @@ impl Table {
     /// The benchmark's accuracies and ranks of `arch`.
     pub fn lookup(&self, arch: &Nb201Arch) -> Lookup {
         let a = self.acc[arch.base5_index()];
-        let rank = std::array::from_fn(|d| {
-            // Number of cells strictly better, plus one.
-            self.sorted[d].partition_point(|&x| x > a[d]) + 1
-        });
+        // Number of cells strictly better, plus one.
+        let rank = |d: usize| self.sorted[d].partition_point(|&x| x > a[d]) + 1;
+        let rank = Ranks {
+            cifar10: rank(0),
+            cifar100: rank(1),
+            imagenet16_120: rank(2),
+        };
         Lookup {
             arch: arch.to_string(),
             cifar10: a[0],
@@ -193,10 +207,10 @@ mod tests {
             "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
         );
         assert_eq!(best.cifar10, 94.3733);
-        assert_eq!(best.rank[0], 1);
+        assert_eq!(best.rank.cifar10, 1);
         let none = acc("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|");
         assert_eq!(none.cifar10, 10.0);
-        assert!(none.rank[0] > 15_000);
+        assert!(none.rank.cifar10 > 15_000);
         let mean = Table::embedded().mean();
         assert!((mean[0] - 87.06).abs() < 0.01, "{mean:?}");
     }

@@ -152,7 +152,7 @@ fn markdown(run_dir: &Path, sel: &Selection) -> Result<String> {
                 let _ = writeln!(
                     s,
                     "| {label} | {:.2} | {:.2} | {:.2} | {} |",
-                    l.cifar10, l.cifar100, l.imagenet16_120, l.rank[0]
+                    l.cifar10, l.cifar100, l.imagenet16_120, l.rank.cifar10
                 );
             }
         }

@@ -260,9 +260,21 @@ pub struct SearchOutcome {
 /// Read `RUN_DIR/config.toml`.
 pub fn read_settings(run_dir: &Path) -> Result<SearchSettings> {
     let path = run_dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::Config {
+                field: "run".into(),
+                message: format!(
+                    "{} is not a run directory (it has no config.toml); make one with `darts-pt search`, `run` or `import`",
+                    run_dir.display()
+                ),
+            }
+        } else {
+            Error::Io {
+                path: path.clone(),
+                source,
+            }
+        }
     })?;
     toml::from_str(&text).map_err(|e| Error::Config {
         field: path.display().to_string(),

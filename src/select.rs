@@ -716,7 +716,9 @@ fn decision_rng(seed: u64, slot: usize, cell: CellType) -> ChaCha8Rng {
 }
 
 /// Run (or resume) PT selection on the finished search in `run_dir` (spec §3.4, §3.5).
-/// With `resume`, the settings saved in `pt/settings.toml` win over `settings`.
+/// With `resume`, the settings saved in `pt/settings.toml` win over `settings` and the newest
+/// selection checkpoint is continued; otherwise (or when there is no checkpoint) any earlier
+/// selection of the run is discarded.
 /// `events` returning `false` stops at the next checkpoint (resumable).
 pub fn select_pt(
     run_dir: &Path,
@@ -791,8 +793,13 @@ pub fn select_pt(
         false
     };
     if !resumed {
+        // A new selection replaces any earlier one, its genotype included.
         if pt_dir.exists() {
             std::fs::remove_dir_all(&pt_dir).map_err(io(&pt_dir))?;
+        }
+        let old = run_dir.join("genotype_pt.txt");
+        if old.exists() {
+            std::fs::remove_file(&old).map_err(io(&old))?;
         }
         std::fs::create_dir_all(&pt_dir).map_err(io(&pt_dir))?;
         let toml = toml::to_string_pretty(&settings).map_err(|e| Error::Config {

@@ -248,6 +248,19 @@ fn killed_run_resumes_to_the_same_genotype() {
         !again.status.success() && err.contains("already holds a run"),
         "{err}"
     );
+    // Nor is a finished selection discarded without --force.
+    let again = Command::new(bin())
+        .args([
+            "select",
+            "--run",
+            &a.display().to_string(),
+            "--method",
+            "pt",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && err.contains("--force"), "{err}");
 
     // The same run, killed (SIGKILL) once two decisions are on disk, then resumed.
     let b = temp("killed");
