@@ -200,6 +200,10 @@ impl PtArgs {
         };
         if preset == Preset::Quick {
             p.proj_intv = 1;
+            if search.space != SpaceName::Nb201 {
+                // 240 evaluations in DARTS-like spaces: score on 256 validation images.
+                p.eval_limit = Some(256);
+            }
         }
         p.crit = self.crit;
         p.edge_order = self.edge_order;
@@ -255,8 +259,9 @@ struct RunArgs {
     #[command(flatten)]
     pt: PtArgs,
     /// Settings preset: paper (the reference protocol) or quick (CPU-sized: C = 8, 1 cell per
-    /// stage for nb201 or 5 cells, 10 or 5 epochs, first 2,000 training images, batch 32,
-    /// --proj-intv 1). Flags given explicitly override the preset.
+    /// stage for nb201 or 5 cells, 10 or 5 epochs, the first 2,000 or 1,000 training images,
+    /// batch 32, --proj-intv 1, and --eval-limit 256 outside nb201). Flags given explicitly
+    /// override the preset.
     #[arg(long, default_value = "paper")]
     preset: Preset,
 }
