@@ -544,7 +544,6 @@ fn run_pt(
     quiet: bool,
 ) -> anyhow::Result<select::PtOutcome> {
     let bar = ProgressBar::hidden();
-    let mut steps_per_epoch = 0;
     let mut on_event = |e: PtEvent| {
         match e {
             PtEvent::Started {
@@ -554,7 +553,6 @@ fn run_pt(
                 evaluations,
                 steps,
             } => {
-                steps_per_epoch = steps;
                 eprintln!(
                     "pt: slot {slot} of {slots}, {decisions} decisions, {evaluations} evaluations, {steps} tuning steps per epoch"
                 );
@@ -613,7 +611,6 @@ fn run_pt(
     };
     let out = select::select_pt(run_dir, settings, resume, &mut on_event)?;
     bar.finish_and_clear();
-    let _ = steps_per_epoch;
     Ok(out)
 }
 

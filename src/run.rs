@@ -379,12 +379,70 @@ pub fn train_epoch(
     })
 }
 
-/// Create a run directory: `config.toml`, `manifest.json` and an empty `metrics.jsonl`.
+/// Everything a run needs before its first step, built from its settings: the dataset (with
+/// `limit_train` applied, `n` images split at `half`), the supernet configuration, the device and
+/// a trainer holding the seeded supernet and α with fresh optimizers.
+pub(crate) struct Prepared {
+    pub(crate) ds: Dataset,
+    pub(crate) n: usize,
+    pub(crate) half: usize,
+    pub(crate) cfg: SupernetConfig,
+    pub(crate) dev: device::ComputeDevice,
+    pub(crate) device: Device,
+    pub(crate) trainer: Trainer,
+}
+
+/// Validate `settings` and build a [`Prepared`] run.
+pub(crate) fn prepare(settings: &SearchSettings) -> Result<Prepared> {
+    settings.validate()?;
+    let (ds, n, half) = open_dataset(settings)?;
+    let cfg = settings.supernet_config(&ds);
+    cfg.validate()?;
+    let dev = device::open(settings.device)?;
+    let device = dev.device.clone().autodiff();
+    let (net, alphas) = build_seeded(&cfg, settings.seed, &device)?;
+    let trainer = Trainer::new(
+        net,
+        alphas,
+        settings.method,
+        settings.second_order,
+        settings.hyper.clone(),
+    );
+    Ok(Prepared {
+        ds,
+        n,
+        half,
+        cfg,
+        dev,
+        device,
+        trainer,
+    })
+}
+
+/// Create a run directory: `config.toml`, `manifest.json` (crate version, backend and adapter,
+/// seed, dataset, training images used, start time, plus the fields of `extra`) and an empty
+/// `metrics.jsonl`.
 fn start_run_dir(
     run_dir: &Path,
     settings: &SearchSettings,
-    manifest: &serde_json::Value,
+    adapter: &str,
+    train_images: usize,
+    extra: serde_json::Value,
 ) -> Result<()> {
+    let mut manifest = serde_json::json!({
+        "crate": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": settings.device.as_str(),
+        "adapter": adapter,
+        "seed": settings.seed,
+        "dataset": settings.dataset.as_str(),
+        "train_images": train_images,
+        "started_unix": now_unix(),
+    });
+    if let (Some(m), serde_json::Value::Object(e)) = (manifest.as_object_mut(), extra) {
+        m.extend(e);
+    }
+    let manifest = &manifest;
     std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
         path: run_dir.to_path_buf(),
         source,
@@ -418,22 +476,16 @@ pub fn search(
     } else {
         settings.clone()
     };
-    settings.validate()?;
-    let (ds, n, half) = open_dataset(&settings)?;
+    let Prepared {
+        ds,
+        n,
+        half,
+        cfg,
+        dev,
+        device,
+        mut trainer,
+    } = prepare(&settings)?;
     let steps = half.div_ceil(settings.batch_size);
-    let cfg = settings.supernet_config(&ds);
-    cfg.validate()?;
-    let dev = device::open(settings.device)?;
-    let device = dev.device.clone().autodiff();
-
-    let (net, alphas) = build_seeded(&cfg, settings.seed, &device)?;
-    let mut trainer = Trainer::new(
-        net,
-        alphas,
-        settings.method,
-        settings.second_order,
-        settings.hyper.clone(),
-    );
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut start = 0;
     if resume {
@@ -463,18 +515,13 @@ pub fn search(
                 Ok(serde_json::json!({"path": p.display().to_string(), "sha256": sha256_file(p)?}))
             })
             .collect::<Result<_>>()?;
-        let manifest = serde_json::json!({
-            "crate": env!("CARGO_PKG_NAME"),
-            "version": env!("CARGO_PKG_VERSION"),
-            "backend": settings.device.as_str(),
-            "adapter": dev.description,
-            "seed": settings.seed,
-            "dataset": settings.dataset.as_str(),
-            "dataset_files": files,
-            "train_images": n,
-            "started_unix": now_unix(),
-        });
-        start_run_dir(run_dir, &settings, &manifest)?;
+        start_run_dir(
+            run_dir,
+            &settings,
+            &dev.description,
+            n,
+            serde_json::json!({ "dataset_files": files }),
+        )?;
     }
     events(Event::Started {
         epoch: start,
@@ -870,23 +917,20 @@ pub fn import_reference(
             .state
             .insert(cell.name().to_string(), (*steps, t(m), t(v)));
     }
-    let manifest = serde_json::json!({
-        "crate": env!("CARGO_PKG_NAME"),
-        "version": env!("CARGO_PKG_VERSION"),
-        "backend": settings.device.as_str(),
-        "adapter": dev.description,
-        "seed": settings.seed,
-        "dataset": settings.dataset.as_str(),
-        "train_images": n,
-        "imported_from": {
+    start_run_dir(
+        run_dir,
+        &settings,
+        &dev.description,
+        n,
+        serde_json::json!({
+            "imported_from": {
             "path": checkpoint.display().to_string(),
             "sha256": sha256_file(checkpoint)?,
             "epoch": ck.epoch,
             "adam_state": !ck.adam.is_empty(),
-        },
-        "started_unix": now_unix(),
-    });
-    start_run_dir(run_dir, &settings, &manifest)?;
+        }
+        }),
+    )?;
     save_checkpoint(
         &run_dir.join("checkpoints"),
         &format!("epoch-{:04}", settings.epochs),

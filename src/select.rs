@@ -16,7 +16,7 @@
 //! slot), so on `flex` with `--eval deterministic` a resumed selection ends with the same genotype
 //! as an uninterrupted one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -27,17 +27,16 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Augment, Dataset};
-use crate::device;
 use crate::error::{Error, Result};
 use crate::genotype::{derive_darts_with, derive_nb201};
 use crate::ops::BnMode;
 use crate::run::{
-    self, SearchSettings, load_checkpoint, open_dataset, read_settings, save_checkpoint,
-    train_epoch, write_atomic,
+    self, SearchSettings, load_checkpoint, read_settings, save_checkpoint, train_epoch,
+    write_atomic,
 };
 use crate::search::{Method, Trainer, epoch_rng, loss_and_correct};
 use crate::space::{CellType, Family, SearchSpace, darts_topology_nodes};
-use crate::supernet::{Alphas, Supernet, build_seeded, tensor_rows};
+use crate::supernet::{Alphas, Supernet, tensor_rows};
 use crate::weights::{Mask, Overrides};
 
 macro_rules! cli_enum {
@@ -658,20 +657,15 @@ pub struct LoadedRun {
 /// Load the final search checkpoint of `run_dir`. Errors when the search has not finished.
 pub fn load_run(run_dir: &Path) -> Result<LoadedRun> {
     let settings = read_settings(run_dir)?;
-    settings.validate()?;
-    let (ds, n, half) = open_dataset(&settings)?;
-    let cfg = settings.supernet_config(&ds);
-    cfg.validate()?;
-    let dev = device::open(settings.device)?;
-    let device = dev.device.clone().autodiff();
-    let (net, alphas) = build_seeded(&cfg, settings.seed, &device)?;
-    let mut trainer = Trainer::new(
-        net,
-        alphas,
-        settings.method,
-        settings.second_order,
-        settings.hyper.clone(),
-    );
+    let run::Prepared {
+        ds,
+        n,
+        half,
+        cfg,
+        device,
+        mut trainer,
+        ..
+    } = run::prepare(&settings)?;
     let ckpts = run_dir.join("checkpoints");
     match load_checkpoint(&ckpts, &cfg, &device, &mut trainer)? {
         Some((epoch, _)) if epoch >= settings.epochs => {}
@@ -1090,11 +1084,6 @@ pub fn disagreements(space: &SearchSpace, magnitude: &str, pt: &str) -> Result<V
         }
     }
     Ok(out)
-}
-
-/// Paths of a run's selection outputs.
-pub fn pt_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("pt")
 }
 
 #[cfg(test)]
