@@ -20,8 +20,39 @@
 //! * [`import`]: supernets saved by the reference code (darts-pt `.pt` checkpoints, safetensors).
 //! * [`score`]: a supernet's scores on one fixed batch with every op and edge mask.
 //! * [`info`]: parameter counts and shapes of a supernet.
+//! * [`network`]: evaluation networks built from a genotype (DARTS, NAS-Bench-201).
+//! * [`train`]: training an evaluation network from scratch (`darts-pt train`).
 //!
 //! Tensor layout is `[batch, channels, height, width]`; α is `[edges, ops]` per cell type.
+
+/// A settings enum with serde names, `as_str`, `FromStr` (errors name the setting and list the
+/// accepted values) and `Display`, all from one list of `Variant = "spelling"`.
+macro_rules! cli_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $var),+ }
+        impl $name {
+            /// CLI / config spelling.
+            pub fn as_str(self) -> &'static str { match self { $($name::$var => $s),+ } }
+        }
+        impl std::str::FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($s => Ok($name::$var),)+
+                    _ => Err(Error::Config {
+                        field: stringify!($name).to_lowercase(),
+                        message: format!("unknown value `{s}`; expected one of: {}", [$($s),+].join(", ")),
+                    }),
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
 
 pub mod data;
 pub mod device;
@@ -30,6 +61,7 @@ pub mod genotype;
 pub mod import;
 pub mod info;
 pub mod nb201;
+pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod report;
@@ -39,6 +71,7 @@ pub mod search;
 pub mod select;
 pub mod space;
 pub mod supernet;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};

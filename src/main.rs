@@ -10,7 +10,9 @@ use burn::tensor::{Distribution, Tensor};
 use clap::{Args, Parser, Subcommand};
 use darts_pt::data::DatasetName;
 use darts_pt::device::{self, Backend};
+use darts_pt::genotype::Nb201Arch;
 use darts_pt::info::{OpNames, supernet_info};
+use darts_pt::network::{Architecture, NetworkConfig, RunGenotype, network_info};
 use darts_pt::ops::BnMode;
 use darts_pt::run::{self, Event, SearchSettings};
 use darts_pt::search::Method;
@@ -19,6 +21,7 @@ use darts_pt::select::{
 };
 use darts_pt::space::SpaceName;
 use darts_pt::supernet::{SupernetConfig, build_seeded, softmax_weights};
+use darts_pt::train::{self, TrainEvent, TrainPreset, TrainSettings};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Differentiable NAS with perturbation-based architecture selection (DARTS-PT).
@@ -45,6 +48,10 @@ enum Command {
     Import(ImportArgs),
     /// Score a run's supernet on one fixed batch, with every op mask and every edge mask.
     Score(ScoreArgs),
+    /// Train the network of a genotype from scratch (spec §4.1) into a run directory.
+    Train(TrainArgs),
+    /// Reload a trained network from its run directory and measure it on the test set again.
+    Evaluate(EvaluateArgs),
     /// Rebuild the embedded NAS-Bench-201 table from its CSV (maintainers).
     #[command(hide = true)]
     Nb201Table(TableArgs),
@@ -330,10 +337,11 @@ struct SupernetArgs {
     /// Number of classes.
     #[arg(long, default_value_t = 10)]
     classes: usize,
-    /// Initial channels C.
-    #[arg(long, default_value_t = 16)]
-    init_channels: usize,
-    /// Cells (DARTS-like spaces; default 8) or cells per stage (NB201; default 5).
+    /// Initial channels C [default: 16; evaluation networks: 36 for DARTS, 16 for NB201].
+    #[arg(long)]
+    init_channels: Option<usize>,
+    /// Cells (DARTS-like spaces; default 8, evaluation networks 20) or cells per stage (NB201;
+    /// default 5).
     #[arg(long)]
     layers: Option<usize>,
     /// Input image channels (3 for RGB, 1 for grey).
@@ -349,7 +357,7 @@ impl SupernetArgs {
         let paper = SupernetConfig::paper(self.space);
         SupernetConfig {
             space: self.space,
-            init_channels: self.init_channels,
+            init_channels: self.init_channels.unwrap_or(paper.init_channels),
             layers: self.layers.unwrap_or(paper.layers),
             num_classes: self.classes,
             in_channels: self.in_channels,
@@ -362,6 +370,16 @@ impl SupernetArgs {
 struct InfoArgs {
     #[command(flatten)]
     net: SupernetArgs,
+    /// Describe the evaluation network of this DARTS genotype instead (`Genotype(...)` text, a
+    /// file holding it, or a search run directory): defaults C=36, 20 cells, auxiliary head.
+    #[arg(long, conflicts_with = "arch_string")]
+    genotype: Option<String>,
+    /// Describe the NAS-Bench-201 network of this cell instead (defaults C=16, N=5).
+    #[arg(long)]
+    arch_string: Option<String>,
+    /// With --genotype / --arch-string: no auxiliary head.
+    #[arg(long)]
+    no_auxiliary: bool,
     /// Print JSON with the keys `params`, `alpha_elements`, `alpha_shapes`, `op_names`.
     #[arg(long)]
     json: bool,
@@ -403,6 +421,9 @@ fn thousands(n: usize) -> String {
 }
 
 fn info(args: &InfoArgs) -> anyhow::Result<()> {
+    if args.genotype.is_some() || args.arch_string.is_some() {
+        return network_info_cmd(args);
+    }
     let cfg = args.net.config();
     let info = supernet_info(&cfg)?;
     if args.json {
@@ -815,6 +836,8 @@ fn main() -> ExitCode {
         Command::Lookup(args) => lookup(args).context("lookup"),
         Command::Import(args) => import_cmd(args).context("import"),
         Command::Score(args) => score_cmd(args).context("score"),
+        Command::Train(args) => train_cmd(args).context("train"),
+        Command::Evaluate(args) => evaluate_cmd(args).context("evaluate"),
         Command::Nb201Table(args) => nb201_table(args).context("nb201-table"),
     };
     match result {
@@ -835,4 +858,322 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn network_info_cmd(args: &InfoArgs) -> anyhow::Result<()> {
+    let arch = match (&args.genotype, &args.arch_string) {
+        (Some(g), _) => Architecture::resolve(g, RunGenotype::Pt)?,
+        (None, Some(a)) => a.parse::<Nb201Arch>().map(Architecture::Nb201)?,
+        (None, None) => unreachable!("checked by the caller"),
+    };
+    let mut cfg = NetworkConfig::paper(&arch);
+    if let Some(c) = args.net.init_channels {
+        cfg.init_channels = c;
+    }
+    if let Some(l) = args.net.layers {
+        cfg.layers = l;
+    }
+    cfg.num_classes = args.net.classes;
+    cfg.in_channels = args.net.in_channels;
+    cfg.input_size = args.net.input_size;
+    if args.no_auxiliary {
+        cfg.auxiliary = false;
+    }
+    let info = network_info(&arch, &cfg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    println!("architecture    {arch}");
+    println!(
+        "network         {} C={}, {}={}, classes={}, input {}x{}x{}{}",
+        arch.family_name(),
+        cfg.init_channels,
+        if matches!(arch, Architecture::Darts(_)) {
+            "cells"
+        } else {
+            "N"
+        },
+        cfg.layers,
+        cfg.num_classes,
+        cfg.in_channels,
+        cfg.input_size,
+        cfg.input_size,
+        if cfg.auxiliary {
+            ", auxiliary head"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "params          {} ({:.2} M) with the auxiliary head, {} ({:.2} M) without",
+        thousands(info.params),
+        info.params as f64 / 1e6,
+        thousands(info.params_without_auxiliary),
+        info.params_without_auxiliary as f64 / 1e6
+    );
+    println!(
+        "flops           {} ({:.2} M multiply-adds per image, inference)",
+        thousands(info.flops as usize),
+        info.flops as f64 / 1e6
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// The DARTS genotype: `Genotype(...)` text, a file holding it, or a search run directory
+    /// (its PT genotype; see --which). A NAS-Bench-201 string is accepted too.
+    #[arg(long, required_unless_present_any = ["arch_string", "resume"])]
+    genotype: Option<String>,
+    /// A NAS-Bench-201 cell, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'.
+    #[arg(long, conflicts_with = "genotype")]
+    arch_string: Option<String>,
+    /// Which genotype of a search run directory: pt or magnitude.
+    #[arg(long, default_value = "pt", value_parser = parse_enum::<RunGenotype>)]
+    which: RunGenotype,
+    /// Settings preset: paper (spec §4.1: C=36, 20 cells, auxiliary, cutout, 600 epochs; NB201
+    /// C=16, N=5, 200 epochs), robust (RobustDARTS' CIFAR-100/SVHN protocol: C=16, 8 cells) or
+    /// quick (CPU-sized: C=16, 5 cells or N=1, 10 epochs, batch 64, first 5,000 images).
+    #[arg(long, default_value = "paper", value_parser = parse_enum::<TrainPreset>)]
+    preset: TrainPreset,
+    /// Dataset: digits (embedded), cifar10, cifar100, fashion-mnist, mnist.
+    #[arg(long, default_value = "cifar10", value_parser = parse_dataset)]
+    dataset: DatasetName,
+    /// Directory of the dataset's files.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Epochs [default: the preset's].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size [default: 96].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Seed.
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Initial channels C [default: the preset's].
+    #[arg(long)]
+    init_channels: Option<usize>,
+    /// Cells (DARTS) or cells per stage (NB201) [default: the preset's].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// No auxiliary head.
+    #[arg(long)]
+    no_auxiliary: bool,
+    /// Weight of the auxiliary loss.
+    #[arg(long, default_value_t = 0.4)]
+    auxiliary_weight: f64,
+    /// Final drop-path probability [default: 0.2 for DARTS, 0 for NB201].
+    #[arg(long)]
+    drop_path_prob: Option<f64>,
+    /// No cutout.
+    #[arg(long)]
+    no_cutout: bool,
+    /// Cutout square side in pixels.
+    #[arg(long, default_value_t = 16)]
+    cutout_length: usize,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 0.025)]
+    learning_rate: f64,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Test on the first N test images only.
+    #[arg(long)]
+    limit_test: Option<usize>,
+    /// Size the embedded digits are upsampled to [default: 16].
+    #[arg(long)]
+    digits_size: Option<usize>,
+    /// Compute device: cpu or wgpu.
+    #[arg(long, default_value = "cpu", value_parser = parse_backend)]
+    device: Backend,
+    /// Run directory to write [default: runs/train-DATASET-sSEED].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the training run in this directory from its last checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// No progress bars; one log line per epoch.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl TrainArgs {
+    fn settings(&self) -> anyhow::Result<TrainSettings> {
+        let arch = match (&self.genotype, &self.arch_string) {
+            (Some(g), _) => Architecture::resolve(g, self.which)?,
+            (None, Some(a)) => a.parse::<Nb201Arch>().map(Architecture::Nb201)?,
+            (None, None) => anyhow::bail!("give --genotype or --arch-string"),
+        };
+        let mut s = TrainSettings::reference(&arch, self.dataset);
+        s.apply_preset(self.preset);
+        s.data_dir = self.data_dir.clone();
+        s.seed = self.seed;
+        s.device = self.device;
+        s.auxiliary_weight = self.auxiliary_weight;
+        s.cutout_length = self.cutout_length;
+        s.learning_rate = self.learning_rate;
+        if self.no_auxiliary {
+            s.auxiliary = false;
+        }
+        if self.no_cutout {
+            s.cutout = false;
+        }
+        if let Some(v) = self.epochs {
+            s.epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            s.batch_size = v;
+        }
+        if let Some(v) = self.init_channels {
+            s.init_channels = v;
+        }
+        if let Some(v) = self.layers {
+            s.layers = v;
+        }
+        if let Some(v) = self.drop_path_prob {
+            s.drop_path_prob = v;
+        }
+        if self.limit_train.is_some() {
+            s.limit_train = self.limit_train;
+        }
+        if self.limit_test.is_some() {
+            s.limit_test = self.limit_test;
+        }
+        if let Some(v) = self.digits_size {
+            s.digits_size = v;
+        }
+        // The auxiliary head only fits 32-pixel inputs; the presets keep it only where it fits.
+        if s.auxiliary && self.preset == TrainPreset::Quick && !self.dataset_is_32px() {
+            s.auxiliary = false;
+        }
+        Ok(s)
+    }
+
+    fn dataset_is_32px(&self) -> bool {
+        match self.dataset {
+            DatasetName::Cifar10 | DatasetName::Cifar100 => true,
+            DatasetName::Digits => self.digits_size == Some(32),
+            DatasetName::FashionMnist | DatasetName::Mnist => false,
+        }
+    }
+}
+
+fn train_cmd(args: &TrainArgs) -> anyhow::Result<()> {
+    let (run_dir, resume) = match (&args.resume, &args.out) {
+        (Some(dir), _) => (dir.clone(), true),
+        (None, Some(dir)) => (dir.clone(), false),
+        (None, None) => (
+            PathBuf::from("runs").join(format!("train-{}-s{}", args.dataset, args.seed)),
+            false,
+        ),
+    };
+    let settings = if resume {
+        train::read_train_settings(&run_dir)?
+    } else {
+        args.settings()?
+    };
+    let bar = ProgressBar::hidden();
+    let quiet = args.quiet;
+    let mut on_event = |e: TrainEvent| {
+        match e {
+            TrainEvent::Started {
+                epoch,
+                epochs,
+                steps,
+                device,
+                params,
+            } => {
+                eprintln!(
+                    "train: epochs {epoch}..{epochs}, {steps} steps per epoch, {:.2} M parameters, device {device}",
+                    params as f64 / 1e6
+                );
+                if !quiet {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_length(((epochs - epoch) * steps) as u64);
+                    bar.set_style(bar_style());
+                }
+            }
+            TrainEvent::Step { epoch, step, loss } => {
+                bar.inc(1);
+                bar.set_message(format!("epoch {epoch} step {step} loss {loss:.4}"));
+            }
+            TrainEvent::Epoch(m) => {
+                let line = format!(
+                    "epoch {:>3}  lr {:.5}  drop-path {:.3}  train loss {:.4} acc {:5.2}%  test loss {:.4} acc {:5.2}%  {:.1} s",
+                    m.epoch,
+                    m.lr,
+                    m.drop_path_prob,
+                    m.train_loss,
+                    m.train_acc,
+                    m.test_loss,
+                    m.test_acc,
+                    m.seconds
+                );
+                if quiet {
+                    eprintln!("{line}")
+                } else {
+                    bar.println(line)
+                }
+            }
+        }
+        true
+    };
+    let out = train::train(&settings, &run_dir, resume, &mut on_event)?;
+    bar.finish_and_clear();
+    if let Some(r) = &out.result {
+        println!(
+            "test accuracy after the final epoch ({}): {:.2}%   (best over epochs: {:.2}% at epoch {}, selected on the test set)",
+            r.epochs, r.final_test_acc, r.best_test_acc, r.best_epoch
+        );
+        println!(
+            "params {:.2} M (without auxiliary head), {:.2} M multiply-adds per image, {:.1} s per epoch",
+            r.params_without_auxiliary as f64 / 1e6,
+            r.flops as f64 / 1e6,
+            r.seconds_per_epoch
+        );
+    }
+    println!("run directory: {}", run_dir.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+struct EvaluateArgs {
+    /// Run directory of `darts-pt train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Compute device: cpu or wgpu.
+    #[arg(long, default_value = "cpu", value_parser = parse_backend)]
+    device: Backend,
+    /// Print JSON: architecture, epoch, test_loss, test_acc, test_images.
+    #[arg(long)]
+    json: bool,
+}
+
+fn evaluate_cmd(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let dev = device::open(args.device)?;
+    let t = train::load_trained(&args.run, &dev.device)?;
+    let ds = train::open_dataset(&t.settings)?;
+    let (loss, acc) = train::evaluate(&t.net, &ds, &ds.test, t.settings.batch_size, &dev.device);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "architecture": t.architecture.to_string(),
+                "epoch": t.epoch,
+                "test_loss": loss,
+                "test_acc": acc,
+                "test_images": ds.test.len(),
+            }))?
+        );
+    } else {
+        println!("architecture {}", t.architecture);
+        println!(
+            "after epoch {}: test loss {loss:.4}, accuracy {acc:.2}% on {} images",
+            t.epoch,
+            ds.test.len()
+        );
+    }
+    Ok(())
 }

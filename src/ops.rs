@@ -388,6 +388,8 @@ pub enum OpFlavor {
     DartsSearch,
     /// NAS-Bench-201 search cell: no BN after pools.
     Nb201Search,
+    /// DARTS evaluation network (spec §4.1): no BN after pools, FactorizedReduce as in search.
+    DartsEval,
 }
 
 impl Op {
@@ -402,7 +404,7 @@ impl Op {
     ) -> Self {
         let pool_bn = || match flavor {
             OpFlavor::DartsSearch => Some(BatchNorm2d::new(c, false, device)),
-            OpFlavor::Nb201Search => None,
+            OpFlavor::Nb201Search | OpFlavor::DartsEval => None,
         };
         match kind {
             OpKind::None => Op::Zero(Zero { stride }),
@@ -458,5 +460,47 @@ impl Op {
             Op::DilConv(d) => d.forward(x, bn),
             Op::ReluConvBn(r) => r.forward(x, bn),
         }
+    }
+}
+
+/// Multiply-accumulates of `conv` producing `out_pixels` output pixels (per image): output
+/// elements × (input channels / groups) × kernel area.
+pub fn conv_macs(conv: &Conv2d, out_pixels: usize) -> u64 {
+    let [o, i, kh, kw] = conv.weight.lazy_shape().dims::<4>();
+    (o * i * kh * kw * out_pixels) as u64
+}
+
+impl Op {
+    /// Multiply-accumulates of the op's convolutions for one image whose output has
+    /// `out_pixels` pixels (pools, identity and `none` count 0).
+    pub fn macs(&self, out_pixels: usize) -> u64 {
+        match self {
+            Op::Zero(_) | Op::Noise(_) | Op::Identity(_) | Op::Pool(_) => 0,
+            Op::FactorizedReduce(f) => f.macs(out_pixels),
+            Op::SepConv(s) => s.first.macs(out_pixels) + s.second.macs(out_pixels),
+            Op::DilConv(d) => d.macs(out_pixels),
+            Op::ReluConvBn(r) => r.macs(out_pixels),
+        }
+    }
+}
+
+impl ReluConvBn {
+    /// Multiply-accumulates for `out_pixels` output pixels.
+    pub fn macs(&self, out_pixels: usize) -> u64 {
+        conv_macs(&self.conv, out_pixels)
+    }
+}
+
+impl DilConv {
+    /// Multiply-accumulates for `out_pixels` output pixels.
+    pub fn macs(&self, out_pixels: usize) -> u64 {
+        conv_macs(&self.depthwise, out_pixels) + conv_macs(&self.pointwise, out_pixels)
+    }
+}
+
+impl FactorizedReduce {
+    /// Multiply-accumulates for `out_pixels` output pixels.
+    pub fn macs(&self, out_pixels: usize) -> u64 {
+        conv_macs(&self.conv_1, out_pixels) + conv_macs(&self.conv_2, out_pixels)
     }
 }

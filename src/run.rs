@@ -419,23 +419,27 @@ pub(crate) fn prepare(settings: &SearchSettings) -> Result<Prepared> {
     })
 }
 
-/// Create a run directory: `config.toml`, `manifest.json` (crate version, backend and adapter,
-/// seed, dataset, training images used, start time, plus the fields of `extra`) and an empty
-/// `metrics.jsonl`.
-fn start_run_dir(
+/// Create a run directory: `config.toml` (the serialised `settings`), `manifest.json` (crate
+/// version, backend and adapter, seed, dataset, training images used, start time, plus the fields
+/// of `extra`) and an empty `metrics.jsonl`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_run_dir<S: Serialize>(
     run_dir: &Path,
-    settings: &SearchSettings,
+    settings: &S,
+    backend: Backend,
     adapter: &str,
+    seed: u64,
+    dataset: DatasetName,
     train_images: usize,
     extra: serde_json::Value,
 ) -> Result<()> {
     let mut manifest = serde_json::json!({
         "crate": env!("CARGO_PKG_NAME"),
         "version": env!("CARGO_PKG_VERSION"),
-        "backend": settings.device.as_str(),
+        "backend": backend.as_str(),
         "adapter": adapter,
-        "seed": settings.seed,
-        "dataset": settings.dataset.as_str(),
+        "seed": seed,
+        "dataset": dataset.as_str(),
         "train_images": train_images,
         "started_unix": now_unix(),
     });
@@ -459,6 +463,32 @@ fn start_run_dir(
             .as_bytes(),
     )?;
     write_atomic(&run_dir.join("metrics.jsonl"), b"")
+}
+
+/// The dataset's files with their sha256, for a manifest.
+pub(crate) fn dataset_files(ds: &Dataset) -> Result<serde_json::Value> {
+    let files: Vec<serde_json::Value> = ds
+        .files
+        .iter()
+        .map(|p| {
+            Ok(serde_json::json!({"path": p.display().to_string(), "sha256": sha256_file(p)?}))
+        })
+        .collect::<Result<_>>()?;
+    Ok(serde_json::Value::Array(files))
+}
+
+/// Refuse to start a fresh run in a directory that already holds one.
+pub(crate) fn ensure_new_run_dir(run_dir: &Path) -> Result<()> {
+    if run_dir.join("config.toml").exists() {
+        return Err(Error::Config {
+            field: "out".into(),
+            message: format!(
+                "{} already holds a run; continue it with --resume or choose another directory",
+                run_dir.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Run a search into `run_dir`; with `resume`, continue the run found there from its newest
@@ -499,28 +529,16 @@ pub fn search(
                 .collect();
         }
     } else {
-        if run_dir.join("config.toml").exists() {
-            return Err(Error::Config {
-                field: "out".into(),
-                message: format!(
-                    "{} already holds a run; continue it with --resume or choose another directory",
-                    run_dir.display()
-                ),
-            });
-        }
-        let files: Vec<serde_json::Value> = ds
-            .files
-            .iter()
-            .map(|p| {
-                Ok(serde_json::json!({"path": p.display().to_string(), "sha256": sha256_file(p)?}))
-            })
-            .collect::<Result<_>>()?;
+        ensure_new_run_dir(run_dir)?;
         start_run_dir(
             run_dir,
             &settings,
+            settings.device,
             &dev.description,
+            settings.seed,
+            settings.dataset,
             n,
-            serde_json::json!({ "dataset_files": files }),
+            serde_json::json!({ "dataset_files": dataset_files(&ds)? }),
         )?;
     }
     events(Event::Started {
@@ -687,59 +705,11 @@ fn f32_bytes(t: Tensor<1>) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Save the trainer (supernet, α, both optimizers' state) as checkpoint `name` in `ckpts`, with
-/// `extra` files (name, bytes) beside it, then point `ckpts/LATEST` at it and delete older
-/// checkpoints. A kill at any moment leaves the previous or the new checkpoint complete.
-pub(crate) fn save_checkpoint(
-    ckpts: &Path,
-    name: &str,
-    epoch: usize,
-    t: &Trainer,
-    extra: &[(&str, Vec<u8>)],
-) -> Result<()> {
-    let tmp = ckpts.join(format!(".{name}.tmp"));
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Io { path: p, source }
-    };
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    t.net
-        .valid()
-        .save_file(tmp.join("supernet.bpk"))
-        .map_err(|e| Error::Checkpoint {
-            path: tmp.join("supernet.bpk"),
-            message: format!("{e:?}"),
-        })?;
-    // α, Adam moments and SGD momentum buffers.
-    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for c in t.alphas.cell_types() {
-        let a = t.alphas.logits(c).inner();
-        let dims = a.dims().to_vec();
-        let n: usize = dims.iter().product();
-        named.push((
-            format!("alpha.{}", c.name()),
-            dims,
-            f32_bytes(a.reshape([n])),
-        ));
-    }
-    for (k, (_, m, v)) in &t.adam.state {
-        named.push((
-            format!("adam.{k}.m"),
-            m.dims().to_vec(),
-            f32_bytes(m.clone()),
-        ));
-        named.push((
-            format!("adam.{k}.v"),
-            v.dims().to_vec(),
-            f32_bytes(v.clone()),
-        ));
-    }
-    for (k, b) in &t.sgd.buffers {
-        named.push((format!("sgd.{k}"), b.dims().to_vec(), f32_bytes(b.clone())));
-    }
+/// A named f32 tensor for a safetensors file: name, shape, little-endian bytes.
+pub(crate) type NamedTensor = (String, Vec<usize>, Vec<u8>);
+
+/// Write `named` f32 tensors as a safetensors file, atomically.
+pub(crate) fn write_tensors(path: &Path, named: &[NamedTensor]) -> Result<()> {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = named
         .iter()
         .map(|(k, shape, bytes)| {
@@ -751,28 +721,81 @@ pub(crate) fn save_checkpoint(
         })
         .collect();
     let bytes = safetensors::serialize(views, None).map_err(|e| Error::Checkpoint {
-        path: tmp.join("state.safetensors"),
+        path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    write_atomic(&tmp.join("state.safetensors"), &bytes)?;
-    let state = CheckpointState {
-        epoch,
-        adam_steps: t
-            .adam
-            .state
-            .iter()
-            .map(|(k, (s, _, _))| (k.clone(), *s))
-            .collect(),
-    };
-    write_atomic(
-        &tmp.join("state.json"),
-        serde_json::to_string_pretty(&state)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    for (file, bytes) in extra {
-        write_atomic(&tmp.join(file), bytes)?;
+    write_atomic(path, &bytes)
+}
+
+/// Read every f32 tensor of a safetensors file: name → (shape, values).
+pub(crate) fn read_tensors(
+    path: &Path,
+) -> Result<std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(st
+        .tensors()
+        .into_iter()
+        .map(|(name, v)| {
+            let data = v
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, (v.shape().to_vec(), data))
+        })
+        .collect())
+}
+
+/// The SGD momentum buffers as named tensors (`sgd.PATH`).
+pub(crate) fn sgd_tensors(sgd: &crate::optim::Sgd) -> Vec<NamedTensor> {
+    sgd.buffers
+        .iter()
+        .map(|(k, b)| (format!("sgd.{k}"), b.dims().to_vec(), f32_bytes(b.clone())))
+        .collect()
+}
+
+/// Restore SGD momentum buffers from tensors read by [`read_tensors`].
+pub(crate) fn load_sgd_tensors(
+    sgd: &mut crate::optim::Sgd,
+    tensors: &std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    device: &Device,
+) {
+    sgd.buffers.clear();
+    for (name, (_, b)) in tensors {
+        if let Some(k) = name.strip_prefix("sgd.") {
+            sgd.buffers.insert(
+                k.to_string(),
+                Tensor::<1>::from_data(TensorData::new(b.clone(), [b.len()]), device),
+            );
+        }
     }
+}
+
+/// Write checkpoint `name` in `ckpts`: `fill` writes its files into a temporary directory, which
+/// is then renamed into place; `ckpts/LATEST` is pointed at it and older checkpoints deleted. A
+/// kill at any moment leaves the previous or the new checkpoint complete.
+pub(crate) fn commit_checkpoint(
+    ckpts: &Path,
+    name: &str,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let tmp = ckpts.join(format!(".{name}.tmp"));
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| Error::Io { path: p, source }
+    };
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    fill(&tmp)?;
     let final_dir = ckpts.join(name);
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
@@ -791,6 +814,77 @@ pub(crate) fn save_checkpoint(
     Ok(())
 }
 
+/// The directory `ckpts/LATEST` points at, or `None` when there is no checkpoint yet.
+pub(crate) fn latest_checkpoint(ckpts: &Path) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(ckpts.join("LATEST")).ok()?;
+    Some(ckpts.join(name.trim()))
+}
+
+/// Save the trainer (supernet, α, both optimizers' state) as checkpoint `name` in `ckpts`, with
+/// `extra` files (name, bytes) beside it (see [`commit_checkpoint`]).
+pub(crate) fn save_checkpoint(
+    ckpts: &Path,
+    name: &str,
+    epoch: usize,
+    t: &Trainer,
+    extra: &[(&str, Vec<u8>)],
+) -> Result<()> {
+    commit_checkpoint(ckpts, name, |tmp| {
+        t.net
+            .valid()
+            .save_file(tmp.join("supernet.bpk"))
+            .map_err(|e| Error::Checkpoint {
+                path: tmp.join("supernet.bpk"),
+                message: format!("{e:?}"),
+            })?;
+        // α, Adam moments and SGD momentum buffers.
+        let mut named: Vec<NamedTensor> = Vec::new();
+        for c in t.alphas.cell_types() {
+            let a = t.alphas.logits(c).inner();
+            let dims = a.dims().to_vec();
+            let n: usize = dims.iter().product();
+            named.push((
+                format!("alpha.{}", c.name()),
+                dims,
+                f32_bytes(a.reshape([n])),
+            ));
+        }
+        for (k, (_, m, v)) in &t.adam.state {
+            named.push((
+                format!("adam.{k}.m"),
+                m.dims().to_vec(),
+                f32_bytes(m.clone()),
+            ));
+            named.push((
+                format!("adam.{k}.v"),
+                v.dims().to_vec(),
+                f32_bytes(v.clone()),
+            ));
+        }
+        named.extend(sgd_tensors(&t.sgd));
+        write_tensors(&tmp.join("state.safetensors"), &named)?;
+        let state = CheckpointState {
+            epoch,
+            adam_steps: t
+                .adam
+                .state
+                .iter()
+                .map(|(k, (s, _, _))| (k.clone(), *s))
+                .collect(),
+        };
+        write_atomic(
+            &tmp.join("state.json"),
+            serde_json::to_string_pretty(&state)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        for (file, bytes) in extra {
+            write_atomic(&tmp.join(file), bytes)?;
+        }
+        Ok(())
+    })
+}
+
 /// Load the newest checkpoint in `ckpts` into `t`; returns its epoch count and directory, or
 /// `None` when there is no checkpoint yet.
 pub(crate) fn load_checkpoint(
@@ -799,10 +893,9 @@ pub(crate) fn load_checkpoint(
     device: &Device,
     t: &mut Trainer,
 ) -> Result<Option<(usize, PathBuf)>> {
-    let Ok(name) = std::fs::read_to_string(ckpts.join("LATEST")) else {
+    let Some(dir) = latest_checkpoint(ckpts) else {
         return Ok(None);
     };
-    let dir = ckpts.join(name.trim());
     let bad = |p: &Path, message: String| Error::Checkpoint {
         path: p.to_path_buf(),
         message,
@@ -811,32 +904,14 @@ pub(crate) fn load_checkpoint(
     let net = Supernet::new(cfg, &plain)?
         .try_load_file(dir.join("supernet.bpk"))
         .map_err(|e| bad(&dir.join("supernet.bpk"), format!("{e:?}")))?;
-    let state_path = dir.join("state.json");
-    let state: CheckpointState =
-        serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(|source| {
-            Error::Io {
-                path: state_path.clone(),
-                source,
-            }
-        })?)
-        .map_err(|e| bad(&state_path, e.to_string()))?;
+    let state: CheckpointState = read_json(&dir.join("state.json"))?;
     let st_path = dir.join("state.safetensors");
-    let bytes = std::fs::read(&st_path).map_err(|source| Error::Io {
-        path: st_path.clone(),
-        source,
-    })?;
-    let st =
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(&st_path, e.to_string()))?;
+    let tensors = read_tensors(&st_path)?;
     let read = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-        let v = st
-            .tensor(name)
-            .map_err(|_| bad(&st_path, format!("missing tensor `{name}`")))?;
-        let data = v
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Ok((v.shape().to_vec(), data))
+        tensors
+            .get(name)
+            .cloned()
+            .ok_or_else(|| bad(&st_path, format!("missing tensor `{name}`")))
     };
     let mut rows = Vec::new();
     for c in t.alphas.cell_types() {
@@ -857,16 +932,22 @@ pub(crate) fn load_checkpoint(
         let (_, v) = read(&format!("adam.{k}.v"))?;
         t.adam.state.insert(k.clone(), (*steps, to_t(m), to_t(v)));
     }
-    t.sgd.buffers.clear();
-    for name in st.names() {
-        if let Some(k) = name.strip_prefix("sgd.") {
-            let (_, b) = read(name)?;
-            t.sgd.buffers.insert(k.to_string(), to_t(b));
-        }
-    }
+    load_sgd_tensors(&mut t.sgd, &tensors, &plain);
     t.net = net.fork(device).train();
     t.alphas = alphas.fork(device).train();
     Ok(Some((state.epoch, dir)))
+}
+
+/// Read a JSON file; errors name the file.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Turn a darts-pt search checkpoint (`.pt` as `train_search.py` writes it, or safetensors) into
@@ -920,7 +1001,10 @@ pub fn import_reference(
     start_run_dir(
         run_dir,
         &settings,
+        settings.device,
         &dev.description,
+        settings.seed,
+        settings.dataset,
         n,
         serde_json::json!({
             "imported_from": {

@@ -39,33 +39,6 @@ use crate::space::{CellType, Family, SearchSpace, darts_topology_nodes};
 use crate::supernet::{Alphas, Supernet, tensor_rows};
 use crate::weights::{Mask, Overrides};
 
-macro_rules! cli_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $var),+ }
-        impl $name {
-            /// CLI / config spelling.
-            pub fn as_str(self) -> &'static str { match self { $($name::$var => $s),+ } }
-        }
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($s => Ok($name::$var),)+
-                    _ => Err(Error::Config {
-                        field: stringify!($name).to_lowercase(),
-                        message: format!("unknown value `{s}`; expected one of: {}", [$($s),+].join(", ")),
-                    }),
-                }
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
-        }
-    };
-}
-
 cli_enum! {
     /// What PT optimises when it scores a removal (spec §3.2).
     Criterion {

@@ -168,7 +168,8 @@ pub enum Preprocess {
 }
 
 impl Preprocess {
-    fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+    /// `[b, c_in, h, w]` → `[b, C, h', w']`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         match self {
             Preprocess::ReluConvBn(p) => p.forward(x, bn),
             Preprocess::FactorizedReduce(p) => p.forward(x, bn),
@@ -325,7 +326,7 @@ impl DartsSupernet {
 }
 
 /// `[b, c, h, w]` → `[b, c]`.
-fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
+pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     let [b, c, _, _] = x.dims();
     x.mean_dim(3).mean_dim(2).reshape([b, c])
 }
@@ -371,7 +372,8 @@ pub struct ResNetBlock {
 }
 
 impl ResNetBlock {
-    fn new(c_in: usize, c_out: usize, device: &Device) -> Self {
+    /// `c_in → c_out`, halving height and width.
+    pub fn new(c_in: usize, c_out: usize, device: &Device) -> Self {
         ResNetBlock {
             conv_a: ReluConvBn::new(c_in, c_out, 3, 2, 1, true, device),
             conv_b: ReluConvBn::new(c_out, c_out, 3, 1, 1, true, device),
@@ -379,7 +381,8 @@ impl ResNetBlock {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+    /// `[b, c_in, h, w]` → `[b, c_out, h / 2, w / 2]`.
+    pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         let main = self.conv_b.forward(self.conv_a.forward(x.clone(), bn), bn);
         let pooled = avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]));
         self.downsample.forward(pooled).add(main)

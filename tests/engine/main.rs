@@ -450,5 +450,7 @@ fn flex_and_wgpu_agree_on_logits_and_alpha_gradients() {
 
 mod fidelity;
 mod import;
+mod network;
 mod search;
 mod select;
+mod train;
