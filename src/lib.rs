@@ -19,7 +19,9 @@
 //! * [`device`]: opening the CPU or wgpu device.
 //! * [`import`]: supernets saved by the reference code (darts-pt `.pt` checkpoints, safetensors).
 //! * [`score`]: a supernet's scores on one fixed batch with every op and edge mask.
+//! * `gui` (cargo feature `gui`, on by default): the desktop app.
 //! * [`info`]: parameter counts and shapes of a supernet.
+//! * [`job`]: the main job (search, both selections, report) with one event stream.
 //! * [`network`]: evaluation networks built from a genotype (DARTS, NAS-Bench-201).
 //! * [`train`]: training an evaluation network from scratch (`darts-pt train`).
 //!
@@ -58,8 +60,11 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod genotype;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod import;
 pub mod info;
+pub mod job;
 pub mod nb201;
 pub mod network;
 pub mod ops;

@@ -12,6 +12,7 @@ use darts_pt::data::DatasetName;
 use darts_pt::device::{self, Backend};
 use darts_pt::genotype::Nb201Arch;
 use darts_pt::info::{OpNames, supernet_info};
+use darts_pt::job::{JobEnd, JobEvent, run_job};
 use darts_pt::network::{Architecture, NetworkConfig, RunGenotype, network_info};
 use darts_pt::ops::BnMode;
 use darts_pt::run::{self, Event, SearchSettings};
@@ -52,6 +53,9 @@ enum Command {
     Train(TrainArgs),
     /// Reload a trained network from its run directory and measure it on the test set again.
     Evaluate(EvaluateArgs),
+    /// Open the desktop app (configure, run and watch a search and its PT selection).
+    #[cfg(feature = "gui")]
+    Gui(GuiArgs),
     /// Rebuild the embedded NAS-Bench-201 table from its CSV (maintainers).
     #[command(hide = true)]
     Nb201Table(TableArgs),
@@ -508,41 +512,7 @@ fn run_search(
     quiet: bool,
 ) -> anyhow::Result<run::SearchOutcome> {
     let bar = ProgressBar::hidden();
-    let mut on_event = |e: Event| {
-        match e {
-            Event::Started {
-                epoch,
-                epochs,
-                steps,
-                device,
-            } => {
-                eprintln!(
-                    "search: epochs {epoch}..{epochs}, {steps} steps per epoch, device {device}"
-                );
-                if !quiet {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                    bar.set_length(((epochs - epoch) * steps) as u64);
-                    bar.set_style(bar_style());
-                }
-            }
-            Event::Step { epoch, step, loss } => {
-                bar.inc(1);
-                bar.set_message(format!("steps  epoch {epoch} step {step} loss {loss:.4}"));
-            }
-            Event::Epoch(m) => {
-                let line = format!(
-                    "epoch {:>3}  train loss {:.4} acc {:5.2}%  valid loss {:.4} acc {:5.2}%  lr {:.5}  {:.1} s",
-                    m.epoch, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr, m.seconds
-                );
-                if quiet {
-                    eprintln!("{line}")
-                } else {
-                    bar.println(line)
-                }
-            }
-        }
-        true
-    };
+    let mut on_event = search_printer(&bar, quiet);
     let out = run::search(settings, run_dir, resume, &mut on_event)?;
     bar.finish_and_clear();
     Ok(out)
@@ -565,71 +535,7 @@ fn run_pt(
     quiet: bool,
 ) -> anyhow::Result<select::PtOutcome> {
     let bar = ProgressBar::hidden();
-    let mut on_event = |e: PtEvent| {
-        match e {
-            PtEvent::Started {
-                slot,
-                slots,
-                decisions,
-                evaluations,
-                steps,
-            } => {
-                eprintln!(
-                    "pt: slot {slot} of {slots}, {decisions} decisions, {evaluations} evaluations, {steps} tuning steps per epoch"
-                );
-                if !quiet {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                    bar.set_style(bar_style());
-                    bar.set_length(evaluations as u64);
-                    bar.set_message("evaluations");
-                }
-            }
-            PtEvent::Evaluated => bar.inc(1),
-            PtEvent::Decided(d) => {
-                let what = match (&d.chosen_op, &d.kept_edges) {
-                    (Some(op), _) => format!("edge {} -> {op}", d.edge.unwrap_or(0)),
-                    (_, Some(kept)) => format!("node {} keeps edges {kept:?}", d.node.unwrap_or(0)),
-                    _ => String::new(),
-                };
-                let scores: Vec<String> = d
-                    .candidates
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}:{:.2}",
-                            c.op.clone().unwrap_or_else(|| format!("e{}", c.edge)),
-                            c.accuracy
-                        )
-                    })
-                    .collect();
-                let line = format!(
-                    "decision {:>2} {} {what}  ({:.1} s; acc after removal {})",
-                    d.index + 1,
-                    d.cell,
-                    d.seconds,
-                    scores.join(" ")
-                );
-                if quiet {
-                    eprintln!("{line}")
-                } else {
-                    bar.println(line)
-                }
-            }
-            PtEvent::TuneStep { .. } => {}
-            PtEvent::Tuned(m) => {
-                let line = format!(
-                    "tune {:>3}  train loss {:.4} acc {:5.2}%  valid loss {:.4} acc {:5.2}%  {:.1} s",
-                    m.epoch, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.seconds
-                );
-                if quiet {
-                    eprintln!("{line}")
-                } else {
-                    bar.println(line)
-                }
-            }
-        }
-        true
-    };
+    let mut on_event = pt_printer(&bar, quiet);
     let out = select::select_pt(run_dir, settings, resume, &mut on_event)?;
     bar.finish_and_clear();
     Ok(out)
@@ -690,34 +596,40 @@ fn run_cmd(args: &RunArgs) -> anyhow::Result<()> {
     let (run_dir, resume) = run_dir_of(&args.search)?;
     let settings = args.search.settings(args.preset);
     let quiet = args.search.quiet;
-    if !resume && !run_dir.join("config.toml").exists() {
-        // The selection settings are fixed now, so that `run --resume` after a kill during the
-        // search selects with them.
-        let pt = args.pt.settings(args.preset, &settings);
-        pt.validate()?;
-        run::write_atomic(
-            &run_dir.join("pt").join("settings.toml"),
-            toml::to_string_pretty(&pt)?.as_bytes(),
-        )?;
-    }
-    let out = run_search(&settings, &run_dir, resume, quiet)?;
-    if out.stopped {
-        anyhow::bail!(
+    // A resumed run's own settings decide the selection defaults (its `pt/settings.toml`, written
+    // when it started, wins anyway).
+    let search = if resume {
+        run::read_settings(&run_dir)?
+    } else {
+        settings.clone()
+    };
+    let pt = args.pt.settings(args.preset, &search);
+    let bar = ProgressBar::hidden();
+    let mut on_search = search_printer(&bar, quiet);
+    let pt_bar = ProgressBar::hidden();
+    let mut on_pt = pt_printer(&pt_bar, quiet);
+    let end = run_job(&settings, &pt, &run_dir, resume, &mut |e| match e {
+        JobEvent::Search(e) => on_search(e),
+        JobEvent::Magnitude(_) => {
+            bar.finish_and_clear();
+            true
+        }
+        JobEvent::Pt(e) => on_pt(e),
+        JobEvent::Finished(_) => {
+            pt_bar.finish_and_clear();
+            true
+        }
+    })?;
+    match end {
+        JobEnd::StoppedInSearch => anyhow::bail!(
             "search stopped; continue with --resume {}",
             run_dir.display()
-        );
-    }
-    select::select_magnitude(&run_dir)?;
-    let search = run::read_settings(&run_dir)?;
-    let pt = args.pt.settings(args.preset, &search);
-    // Resuming reads `pt/settings.toml` (written above for a new run) and continues from the
-    // newest selection checkpoint, or starts the selection when there is none.
-    let out = run_pt(&run_dir, &pt, true, quiet)?;
-    if out.stopped {
-        anyhow::bail!(
+        ),
+        JobEnd::StoppedInSelection => anyhow::bail!(
             "selection stopped; continue with --resume {}",
             run_dir.display()
-        );
+        ),
+        JobEnd::Finished => {}
     }
     print_selection(&run_dir)?;
     println!("run directory: {}", run_dir.display());
@@ -838,6 +750,10 @@ fn main() -> ExitCode {
         Command::Score(args) => score_cmd(args).context("score"),
         Command::Train(args) => train_cmd(args).context("train"),
         Command::Evaluate(args) => evaluate_cmd(args).context("evaluate"),
+        #[cfg(feature = "gui")]
+        Command::Gui(args) => darts_pt::gui::run_app(args.run.clone(), args.start.clone())
+            .map_err(anyhow::Error::msg)
+            .context("gui"),
         Command::Nb201Table(args) => nb201_table(args).context("nb201-table"),
     };
     match result {
@@ -1089,11 +1005,7 @@ fn train_cmd(args: &TrainArgs) -> anyhow::Result<()> {
                     "train: epochs {epoch}..{epochs}, {steps} steps per epoch, {:.2} M parameters, device {device}",
                     params as f64 / 1e6
                 );
-                if !quiet {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                    bar.set_length(((epochs - epoch) * steps) as u64);
-                    bar.set_style(bar_style());
-                }
+                start_bar(&bar, ((epochs - epoch) * steps) as u64, quiet);
             }
             TrainEvent::Step { epoch, step, loss } => {
                 bar.inc(1);
@@ -1111,11 +1023,7 @@ fn train_cmd(args: &TrainArgs) -> anyhow::Result<()> {
                     m.test_acc,
                     m.seconds
                 );
-                if quiet {
-                    eprintln!("{line}")
-                } else {
-                    bar.println(line)
-                }
+                emit(&bar, quiet, line);
             }
         }
         true
@@ -1176,4 +1084,126 @@ fn evaluate_cmd(args: &EvaluateArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints search events: a progress bar, one line per epoch.
+fn search_printer(bar: &ProgressBar, quiet: bool) -> impl FnMut(Event) -> bool + '_ {
+    move |e: Event| {
+        match e {
+            Event::Started {
+                epoch,
+                epochs,
+                steps,
+                device,
+            } => {
+                eprintln!(
+                    "search: epochs {epoch}..{epochs}, {steps} steps per epoch, device {device}"
+                );
+                start_bar(bar, ((epochs - epoch) * steps) as u64, quiet);
+            }
+            Event::Step { epoch, step, loss } => {
+                bar.inc(1);
+                bar.set_message(format!("steps  epoch {epoch} step {step} loss {loss:.4}"));
+            }
+            Event::Epoch(m) => {
+                let line = format!(
+                    "epoch {:>3}  train loss {:.4} acc {:5.2}%  valid loss {:.4} acc {:5.2}%  lr {:.5}  {:.1} s",
+                    m.epoch, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr, m.seconds
+                );
+                emit(bar, quiet, line);
+            }
+        }
+        true
+    }
+}
+
+/// Prints selection events: a progress bar over evaluations, one line per decision and tuning epoch.
+fn pt_printer(bar: &ProgressBar, quiet: bool) -> impl FnMut(PtEvent) -> bool + '_ {
+    move |e: PtEvent| {
+        match e {
+            PtEvent::Started {
+                slot,
+                slots,
+                decisions,
+                evaluations,
+                steps,
+            } => {
+                eprintln!(
+                    "pt: slot {slot} of {slots}, {decisions} decisions, {evaluations} evaluations, {steps} tuning steps per epoch"
+                );
+                if !quiet {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_style(bar_style());
+                    bar.set_length(evaluations as u64);
+                    bar.set_message("evaluations");
+                }
+            }
+            PtEvent::Evaluated => bar.inc(1),
+            PtEvent::Decided(d) => {
+                let what = match (&d.chosen_op, &d.kept_edges) {
+                    (Some(op), _) => format!("edge {} -> {op}", d.edge.unwrap_or(0)),
+                    (_, Some(kept)) => format!("node {} keeps edges {kept:?}", d.node.unwrap_or(0)),
+                    _ => String::new(),
+                };
+                let scores: Vec<String> = d
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}:{:.2}",
+                            c.op.clone().unwrap_or_else(|| format!("e{}", c.edge)),
+                            c.accuracy
+                        )
+                    })
+                    .collect();
+                let line = format!(
+                    "decision {:>2} {} {what}  ({:.1} s; acc after removal {})",
+                    d.index + 1,
+                    d.cell,
+                    d.seconds,
+                    scores.join(" ")
+                );
+                emit(bar, quiet, line);
+            }
+            PtEvent::TuneStep { .. } => {}
+            PtEvent::Tuned(m) => {
+                let line = format!(
+                    "tune {:>3}  train loss {:.4} acc {:5.2}%  valid loss {:.4} acc {:5.2}%  {:.1} s",
+                    m.epoch, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.seconds
+                );
+                emit(bar, quiet, line);
+            }
+        }
+        true
+    }
+}
+
+#[cfg(feature = "gui")]
+#[derive(Args, Debug)]
+struct GuiArgs {
+    /// A run directory to open at start.
+    #[arg(long, conflicts_with = "start")]
+    run: Option<PathBuf>,
+    /// Start the default run (quick preset, NAS-Bench-201 on the embedded digits) into this
+    /// directory right away.
+    #[arg(long)]
+    start: Option<PathBuf>,
+}
+
+/// Show `bar` on stderr with `total` units, unless `quiet`.
+fn start_bar(bar: &ProgressBar, total: u64, quiet: bool) {
+    if !quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_length(total);
+        bar.set_style(bar_style());
+    }
+}
+
+/// Print a log line above the progress bar (or plainly when `quiet`).
+fn emit(bar: &ProgressBar, quiet: bool, line: String) {
+    if quiet {
+        eprintln!("{line}")
+    } else {
+        bar.println(line)
+    }
 }

@@ -727,10 +727,11 @@ pub(crate) fn write_tensors(path: &Path, named: &[NamedTensor]) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Read every f32 tensor of a safetensors file: name → (shape, values).
-pub(crate) fn read_tensors(
-    path: &Path,
-) -> Result<std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>> {
+/// f32 tensors by name: (shape, values).
+pub(crate) type TensorMap = std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Read every f32 tensor of a safetensors file.
+pub(crate) fn read_tensors(path: &Path) -> Result<TensorMap> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -764,7 +765,7 @@ pub(crate) fn sgd_tensors(sgd: &crate::optim::Sgd) -> Vec<NamedTensor> {
 /// Restore SGD momentum buffers from tensors read by [`read_tensors`].
 pub(crate) fn load_sgd_tensors(
     sgd: &mut crate::optim::Sgd,
-    tensors: &std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    tensors: &TensorMap,
     device: &Device,
 ) {
     sgd.buffers.clear();

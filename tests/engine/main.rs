@@ -449,6 +449,8 @@ fn flex_and_wgpu_agree_on_logits_and_alpha_gradients() {
 }
 
 mod fidelity;
+#[cfg(feature = "gui")]
+mod gui;
 mod import;
 mod network;
 mod search;
