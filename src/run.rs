@@ -763,11 +763,7 @@ pub(crate) fn sgd_tensors(sgd: &crate::optim::Sgd) -> Vec<NamedTensor> {
 }
 
 /// Restore SGD momentum buffers from tensors read by [`read_tensors`].
-pub(crate) fn load_sgd_tensors(
-    sgd: &mut crate::optim::Sgd,
-    tensors: &TensorMap,
-    device: &Device,
-) {
+pub(crate) fn load_sgd_tensors(sgd: &mut crate::optim::Sgd, tensors: &TensorMap, device: &Device) {
     sgd.buffers.clear();
     for (name, (_, b)) in tensors {
         if let Some(k) = name.strip_prefix("sgd.") {
