@@ -252,18 +252,6 @@ impl RunRecord {
     pub fn collapse_warning(&self) -> Option<String> {
         let a = self.alpha(CellType::Normal, None)?;
         let space = self.space();
-        let argmax: Vec<OpKind> = a
-            .iter()
-            .zip(space.edges(CellType::Normal))
-            .map(|(row, e)| {
-                let k = row
-                    .iter()
-                    .enumerate()
-                    .max_by(|x, y| x.1.total_cmp(y.1))
-                    .map_or(0, |(k, _)| k);
-                e.ops[k]
-            })
-            .collect();
         match space.family {
             Family::Darts => {
                 let g = self.magnitude_genotype_now()?;
@@ -279,6 +267,8 @@ impl RunRecord {
                 })
             }
             Family::Nb201 => {
+                // The magnitude rule of spec §4.3 (argmax of each edge's row).
+                let argmax = crate::genotype::derive_nb201(a).edges;
                 let bad = argmax
                     .iter()
                     .filter(|op| matches!(op, OpKind::SkipConnect | OpKind::None))
