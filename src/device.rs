@@ -61,10 +61,39 @@ pub struct ComputeDevice {
     pub description: String,
 }
 
-static WGPU: OnceLock<std::result::Result<(Device, String), String>> = OnceLock::new();
+type Opened = std::result::Result<(Device, String), String>;
+
+static WGPU: OnceLock<Opened> = OnceLock::new();
+
+fn describe(
+    result: std::result::Result<(Device, burn::tensor::wgpu::WgpuSetup), impl fmt::Display>,
+) -> Opened {
+    match result {
+        Ok((device, setup)) => {
+            let info = setup.adapter.get_info();
+            Ok((
+                device,
+                format!("{} [{:?}, {:?}]", info.name, info.backend, info.device_type),
+            ))
+        }
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Initialise Burn's wgpu runtime without blocking: the only way in a browser, where the adapter
+/// and device requests are promises. Call it (and await it) before the first tensor; later
+/// [`open`]`(Backend::Wgpu)` calls return the same device. Natively [`open`] initialises on its own.
+pub async fn init_wgpu_async() -> Result<ComputeDevice> {
+    if WGPU.get().is_none() {
+        let result = describe(Device::wgpu_options().init_with_setup_async().await);
+        let _ = WGPU.set(result);
+    }
+    open(Backend::Wgpu)
+}
 
 /// Open `backend`. The wgpu runtime is initialised once per process; when no adapter exists the
-/// error says so and suggests `--device cpu`.
+/// error says so and suggests `--device cpu`. In the browser build, [`init_wgpu_async`] must have
+/// run first.
 pub fn open(backend: Backend) -> Result<ComputeDevice> {
     match backend {
         Backend::Cpu => Ok(ComputeDevice {
@@ -73,20 +102,18 @@ pub fn open(backend: Backend) -> Result<ComputeDevice> {
             description: "flex (CPU)".into(),
         }),
         Backend::Wgpu => {
+            #[cfg(not(target_arch = "wasm32"))]
             let opened = WGPU.get_or_init(|| {
-                let result = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
-                match result {
-                    Ok(Ok((device, setup))) => {
-                        let info = setup.adapter.get_info();
-                        Ok((
-                            device,
-                            format!("{} [{:?}, {:?}]", info.name, info.backend, info.device_type),
-                        ))
-                    }
-                    Ok(Err(e)) => Err(format!("{e}")),
+                match std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup()) {
+                    Ok(result) => describe(result),
                     Err(_) => Err("the wgpu runtime panicked while looking for an adapter".into()),
                 }
             });
+            #[cfg(target_arch = "wasm32")]
+            let opened = WGPU.get().ok_or_else(|| Error::Device {
+                device: "wgpu".into(),
+                message: "the browser's WebGPU device is not initialised yet".into(),
+            })?;
             match opened {
                 Ok((device, description)) => Ok(ComputeDevice {
                     backend,
@@ -97,7 +124,7 @@ pub fn open(backend: Backend) -> Result<ComputeDevice> {
                     device: "wgpu".into(),
                     message: format!(
                         "{message}. No usable GPU adapter was found (on Linux install a Vulkan driver, e.g. Mesa's \
-                         `mesa-vulkan-drivers`), or run with `--device cpu`"
+                         `mesa-vulkan-drivers`; in a browser, one with WebGPU enabled), or run with `--device cpu`"
                     ),
                 }),
             }

@@ -77,6 +77,8 @@ pub mod select;
 pub mod space;
 pub mod supernet;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod weights;
 
 pub use error::{Error, Result};

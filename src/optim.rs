@@ -22,6 +22,11 @@ fn is_running_stat(path: &[String]) -> bool {
 
 /// Squared global L2 norm of the gradients of every learnable weight of `module` (host f64).
 pub fn grad_norm_sq<M: Module>(module: &M, grads: &Gradients) -> f64 {
+    grad_norm_sq_tensor(module, grads).map_or(0.0, |t| t.into_scalar::<f64>())
+}
+
+/// [`grad_norm_sq`] left on the device as a `[1]` tensor (`None` without any gradient).
+pub fn grad_norm_sq_tensor<M: Module>(module: &M, grads: &Gradients) -> Option<Tensor<1>> {
     struct Norm<'a> {
         path: Vec<String>,
         grads: &'a Gradients,
@@ -53,7 +58,7 @@ pub fn grad_norm_sq<M: Module>(module: &M, grads: &Gradients) -> f64 {
         acc: None,
     };
     module.visit(&mut n);
-    n.acc.map_or(0.0, |t| t.into_scalar::<f64>())
+    n.acc
 }
 
 /// SGD with momentum and L2 weight decay for the network weights.
@@ -98,10 +103,44 @@ impl Sgd {
             grads,
             sgd: self,
             lr,
-            scale,
+            scale: ClipScale::Host(scale),
         };
         (module.map(&mut m), norm)
     }
+
+    /// [`Sgd::step`] without reading the gradient norm back: the clip factor
+    /// `min(1, clip / (norm + 1e-6))` is computed and applied on the device (always multiplied,
+    /// also when it is 1). Used where a host read would block, i.e. in the browser; same rule,
+    /// f32 arithmetic for the factor.
+    pub fn step_on_device<M: Module>(
+        &mut self,
+        module: M,
+        grads: &Gradients,
+        lr: f64,
+        clip: f64,
+    ) -> M {
+        let scale = grad_norm_sq_tensor(&module, grads).map(|n| {
+            n.sqrt()
+                .add_scalar(1e-6)
+                .recip()
+                .mul_scalar(clip)
+                .clamp_max(1.0)
+        });
+        let mut m = SgdMapper {
+            path: Vec::new(),
+            grads,
+            sgd: self,
+            lr,
+            scale: scale.map_or(ClipScale::Host(1.0), ClipScale::Device),
+        };
+        module.map(&mut m)
+    }
+}
+
+/// The clip factor of a step: a host number, or a `[1]` tensor on the device.
+enum ClipScale {
+    Host(f64),
+    Device(Tensor<1>),
 }
 
 struct SgdMapper<'a> {
@@ -109,7 +148,7 @@ struct SgdMapper<'a> {
     grads: &'a Gradients,
     sgd: &'a mut Sgd,
     lr: f64,
-    scale: f64,
+    scale: ClipScale,
 }
 
 impl ModuleMapper for SgdMapper<'_> {
@@ -127,11 +166,15 @@ impl ModuleMapper for SgdMapper<'_> {
             return param;
         };
         let key = self.path.join(".");
-        let (sgd, lr, scale) = (&mut *self.sgd, self.lr, self.scale);
+        let (sgd, lr, scale) = (&mut *self.sgd, self.lr, &self.scale);
         param.map(|w| {
             let dims = w.dims();
             let w_in = w.inner();
-            let mut g = if scale < 1.0 { g.mul_scalar(scale) } else { g };
+            let mut g = match scale {
+                ClipScale::Host(s) if *s < 1.0 => g.mul_scalar(*s),
+                ClipScale::Host(_) => g,
+                ClipScale::Device(s) => g.mul(s.clone().reshape([1; D])),
+            };
             if sgd.weight_decay != 0.0 {
                 g = g.add(w_in.clone().mul_scalar(sgd.weight_decay));
             }

@@ -256,6 +256,78 @@ impl Trainer {
         stats
     }
 
+    /// [`Trainer::step`] without any host read, for the browser where reads are asynchronous:
+    /// the same α step and weight step (DARTS first order or fixed α), with the gradient clip
+    /// applied on the device ([`Sgd::step_on_device`]). Returns the step's measurements as one
+    /// `[4]` tensor: weight-step loss, weight-step correct count, α-step loss, α-step correct
+    /// count. Second-order DARTS and SDARTS need host reads inside the step and are refused.
+    pub fn step_deferred(
+        &mut self,
+        train: &Batch,
+        valid: &Batch,
+        lr: f64,
+    ) -> crate::Result<Tensor<1>> {
+        if self.second_order || matches!(self.method, Method::SdartsRs | Method::SdartsAdv) {
+            return Err(crate::Error::Config {
+                field: "method".into(),
+                message: format!(
+                    "{}{} reads the device inside a step; the browser build runs darts (first order) or blank",
+                    self.method.as_str(),
+                    if self.second_order {
+                        " (second order)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        let (valid_loss, valid_correct) = if self.method == Method::Blank {
+            let logits = self.net.forward(
+                valid.images.clone(),
+                &self.weights(true),
+                BnMode::BatchStats,
+            );
+            let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
+            (loss.inner(), correct.inner())
+        } else {
+            let logits =
+                self.net
+                    .forward(valid.images.clone(), &self.weights(false), BnMode::Train);
+            let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
+            let grads = loss.backward();
+            let g: Vec<Tensor<2>> = self
+                .alphas
+                .cell_types()
+                .iter()
+                .map(|&c| {
+                    self.alpha_param(c)
+                        .val()
+                        .grad(&grads)
+                        .unwrap_or_else(|| self.alpha_param(c).val().inner().zeros_like())
+                })
+                .collect();
+            self.apply_alpha_grads(g);
+            (loss.inner(), correct.inner())
+        };
+        let logits = self
+            .net
+            .forward(train.images.clone(), &self.weights(true), BnMode::Train);
+        let (loss, correct) = loss_and_correct(logits, train.labels.clone());
+        let grads = loss.backward();
+        self.net = self
+            .sgd
+            .step_on_device(self.net.clone(), &grads, lr, self.hyper.grad_clip);
+        Ok(Tensor::cat(
+            vec![
+                loss.inner(),
+                correct.inner().float(),
+                valid_loss,
+                valid_correct.float(),
+            ],
+            0,
+        ))
+    }
+
     fn alpha_param(&self, cell: CellType) -> &Param<Tensor<2>> {
         match cell {
             CellType::Normal => &self.alphas.normal,

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -226,20 +226,8 @@ impl Evaluate for Scorer<'_> {
     fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, salt: u64) -> Result<Score> {
         self.evaluations += 1;
         let w = self.alphas.mix_weights(overrides, mask, true);
-        let stream = |batch: u64| {
-            let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5054_5f73_636f_7265);
-            rng.set_stream(salt);
-            rng.set_word_pos(batch as u128 * (1 << 40));
-            rng
-        };
-        let mut order = self.indices.clone();
-        let aug = match self.mode {
-            EvalMode::Reference => {
-                order.shuffle(&mut stream(u32::MAX as u64));
-                self.aug
-            }
-            EvalMode::Deterministic => Augment::NONE,
-        };
+        let stream = |batch: u64| self.stream(salt, batch);
+        let (order, aug) = self.order(salt);
         let chunks: Vec<&[usize]> = order.chunks(self.batch_size).collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -284,9 +272,66 @@ impl Evaluate for Scorer<'_> {
                 per_batch[i] = v;
             }
         }
-        let count = order.len().max(1);
-        let loss = per_batch.iter().map(|p| p.0).sum::<f64>() / count as f64;
+        let loss = per_batch.iter().map(|p| p.0).sum::<f64>();
         let correct: usize = per_batch.iter().map(|p| p.1).sum();
+        self.score(loss, correct, salt)
+    }
+}
+
+impl Scorer<'_> {
+    /// The random stream of batch `batch` of evaluation `salt` (reference mode).
+    fn stream(&self, salt: u64, batch: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5054_5f73_636f_7265);
+        rng.set_stream(salt);
+        rng.set_word_pos(batch as u128 * (1 << 40));
+        rng
+    }
+
+    /// Image order and augmentation of evaluation `salt`.
+    fn order(&self, salt: u64) -> (Vec<usize>, Augment) {
+        let mut order = self.indices.clone();
+        match self.mode {
+            EvalMode::Reference => {
+                order.shuffle(&mut self.stream(salt, u32::MAX as u64));
+                (order, self.aug)
+            }
+            EvalMode::Deterministic => (order, Augment::NONE),
+        }
+    }
+
+    /// [`Evaluate::evaluate`] without any host read, one batch after the other (the browser
+    /// build): the same batches, augmentation and order, with the sums left on the device as a
+    /// `[2]` tensor (summed loss over the images, correct count). Finish with [`Scorer::score`].
+    pub fn evaluate_deferred(
+        &mut self,
+        overrides: &[Overrides],
+        mask: &Mask,
+        salt: u64,
+    ) -> Tensor<1> {
+        self.evaluations += 1;
+        let w = self.alphas.mix_weights(overrides, mask, true);
+        let (order, aug) = self.order(salt);
+        let mut sums: Option<Tensor<1>> = None;
+        for (i, chunk) in order.chunks(self.batch_size).enumerate() {
+            let mut rng = self.stream(salt, i as u64);
+            let b = self
+                .ds
+                .batch(&self.ds.train, chunk, aug, &mut rng, &self.device);
+            let logits = self.net.forward(b.images, &w, BnMode::BatchStats);
+            let (loss, c) = loss_and_correct(logits, b.labels);
+            let s = Tensor::cat(vec![loss.mul_scalar(chunk.len() as f64), c.float()], 0);
+            sums = Some(match sums {
+                Some(a) => a.add(s),
+                None => s,
+            });
+        }
+        sums.unwrap_or_else(|| Tensor::zeros([2], &self.device))
+    }
+
+    /// The score of an evaluation from its summed loss and correct count.
+    pub fn score(&self, loss_sum: f64, correct: usize, salt: u64) -> Result<Score> {
+        let count = self.indices.len().max(1);
+        let loss = loss_sum / count as f64;
         if !loss.is_finite() {
             return Err(Error::NonFinite {
                 epoch: 0,
@@ -676,7 +721,8 @@ pub fn select_magnitude(run_dir: &Path) -> Result<String> {
     Ok(g)
 }
 
-fn decision_rng(seed: u64, slot: usize, cell: CellType) -> ChaCha8Rng {
+/// The random stream of slot `slot`'s edge choice in `cell`.
+pub fn decision_rng(seed: u64, slot: usize, cell: CellType) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x5054_5f6f_7264_6572);
     r.set_stream((slot * 2 + cell.index()) as u64);
     r

@@ -10,6 +10,7 @@
 //! with ETA, pause / resume / stop, and the GPU adapter.
 
 pub mod cells;
+pub mod platform;
 pub mod record;
 pub mod worker;
 
@@ -97,7 +98,12 @@ impl Form {
         if let Err(e) = pt.validate() {
             out.push(e.to_string());
         }
-        if self.out.trim().is_empty() {
+        if !platform::HAS_FILES {
+            #[cfg(target_arch = "wasm32")]
+            if let Err(e) = crate::web::supported(&s, &pt) {
+                out.push(e.to_string());
+            }
+        } else if self.out.trim().is_empty() {
             out.push("invalid setting `out`: give a run directory".into());
         } else if Path::new(self.out.trim()).join("config.toml").exists() {
             out.push(format!(
@@ -287,8 +293,16 @@ impl App {
                 let region = image.region(&rect, Some(ppp));
                 let [w, h] = region.size;
                 let bytes: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
-                if let Some(img) = image::RgbaImage::from_raw(w as u32, h as u32, bytes) {
-                    let _ = img.save(&path);
+                let mut png = std::io::Cursor::new(Vec::new());
+                if let Some(img) = image::RgbaImage::from_raw(w as u32, h as u32, bytes)
+                    && img.write_to(&mut png, image::ImageFormat::Png).is_ok()
+                {
+                    let dir = path.parent().unwrap_or(Path::new("."));
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("cells.png");
+                    let _ = platform::save_file(dir, name, &png.into_inner());
                 }
             });
             self.status = "PNG export requested".into();
@@ -302,18 +316,20 @@ impl App {
             ui.selectable_value(&mut self.tab, Tab::Configure, "Configure");
             ui.selectable_value(&mut self.tab, Tab::Watch, "Watch");
             ui.selectable_value(&mut self.tab, Tab::Cells, "Cells");
-            ui.separator();
-            let l = ui.label("Run directory:");
-            ui.add(egui::TextEdit::singleline(&mut self.open_path).desired_width(220.0))
-                .labelled_by(l.id);
-            if ui.button("Browse…").clicked()
-                && let Some(p) = rfd::FileDialog::new().pick_folder()
-            {
-                self.open_path = p.display().to_string();
-            }
-            if ui.button("Open run").clicked() && !self.open_path.trim().is_empty() {
-                let p = PathBuf::from(self.open_path.trim());
-                self.open(&p);
+            if platform::HAS_FILES {
+                ui.separator();
+                let l = ui.label("Run directory:");
+                ui.add(egui::TextEdit::singleline(&mut self.open_path).desired_width(220.0))
+                    .labelled_by(l.id);
+                if ui.button("Browse…").clicked()
+                    && let Some(p) = platform::pick_folder()
+                {
+                    self.open_path = p.display().to_string();
+                }
+                if ui.button("Open run").clicked() && !self.open_path.trim().is_empty() {
+                    let p = PathBuf::from(self.open_path.trim());
+                    self.open(&p);
+                }
             }
             ui.separator();
             let mut pref = ui.ctx().options(|o| o.theme_preference);
@@ -364,7 +380,10 @@ impl App {
                     w.control.stop.store(true, Ordering::Relaxed);
                     self.status = "stopping at the next checkpoint…".into();
                 }
-            } else if matches!(phase, Phase::Stopped) && ui.button("Resume run").clicked() {
+            } else if matches!(phase, Phase::Stopped)
+                && self.record.as_ref().is_some_and(|r| r.run_dir.is_some())
+                && ui.button("Resume run").clicked()
+            {
                 let ctx = ui.ctx().clone();
                 self.resume(&ctx);
             }
@@ -443,17 +462,19 @@ impl App {
                     .response
                     .labelled_by(l.id);
                 ui.end_row();
-                let l = ui.label("Dataset directory");
-                ui.horizontal(|ui| {
-                    ui.add(egui::TextEdit::singleline(&mut f.data_dir).desired_width(300.0))
-                        .labelled_by(l.id);
-                    if ui.button("Pick…").clicked()
-                        && let Some(p) = rfd::FileDialog::new().pick_folder()
-                    {
-                        f.data_dir = p.display().to_string();
-                    }
-                });
-                ui.end_row();
+                if platform::HAS_FILES {
+                    let l = ui.label("Dataset directory");
+                    ui.horizontal(|ui| {
+                        ui.add(egui::TextEdit::singleline(&mut f.data_dir).desired_width(300.0))
+                            .labelled_by(l.id);
+                        if ui.button("Pick…").clicked()
+                            && let Some(p) = platform::pick_folder()
+                        {
+                            f.data_dir = p.display().to_string();
+                        }
+                    });
+                    ui.end_row();
+                }
                 let l = ui.label("Method");
                 egui::ComboBox::from_id_salt("method")
                     .selected_text(f.settings.method.as_str())
@@ -561,10 +582,12 @@ impl App {
                     ui.selectable_value(&mut f.pt.topology, TopologyMode::Corrected, "corrected");
                 });
                 ui.end_row();
-                let l = ui.label("Run directory");
-                ui.add(egui::TextEdit::singleline(&mut f.out).desired_width(300.0))
-                    .labelled_by(l.id);
-                ui.end_row();
+                if platform::HAS_FILES {
+                    let l = ui.label("Run directory");
+                    ui.add(egui::TextEdit::singleline(&mut f.out).desired_width(300.0))
+                        .labelled_by(l.id);
+                    ui.end_row();
+                }
             });
         ui.horizontal(|ui| {
             let running = self.worker.is_some();
@@ -575,7 +598,7 @@ impl App {
                 let ctx = ui.ctx().clone();
                 self.start(&ctx);
             }
-            if ui.button("Load config.toml").clicked() {
+            if platform::HAS_FILES && ui.button("Load config.toml").clicked() {
                 let dir = PathBuf::from(self.form.out.trim());
                 match run::read_settings(&dir) {
                     Ok(s) => {
@@ -590,7 +613,7 @@ impl App {
                     Err(e) => self.errors = vec![e.to_string()],
                 }
             }
-            if ui.button("Save config.toml").clicked() {
+            if platform::HAS_FILES && ui.button("Save config.toml").clicked() {
                 let (s, _) = self.form.resolved();
                 let path = PathBuf::from(self.form.out.trim()).join("config.toml");
                 let res = toml::to_string_pretty(&s)
@@ -853,11 +876,17 @@ impl App {
             if ui.button("Save genotype").clicked()
                 && let Some(t) = &text
             {
-                let path = base.join("genotype_export.txt");
-                self.status = match run::write_atomic(&path, format!("{t}\n").as_bytes()) {
-                    Ok(()) => format!("saved {}", path.display()),
-                    Err(e) => e.to_string(),
+                let name = if platform::HAS_FILES {
+                    "genotype_export.txt"
+                } else {
+                    "genotype.txt"
                 };
+                self.status = platform::save_file(&base, name, format!("{t}\n").as_bytes())
+                    .unwrap_or_else(|e| e);
+            }
+            if ui.button("Save metrics").clicked() {
+                self.status = platform::save_file(&base, "metrics_export.json", &r.summary_json())
+                    .unwrap_or_else(|e| e);
             }
             if ui.button("Save PNG").clicked() {
                 self.export_png = Some(base.join("cells.png"));
@@ -882,6 +911,7 @@ impl eframe::App for App {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Open the desktop app (1280×800), optionally showing the run in `open`, or starting the default
 /// (quick) run into the directory `start` right away.
 pub fn run_app(open: Option<PathBuf>, start: Option<PathBuf>) -> std::result::Result<(), String> {

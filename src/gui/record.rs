@@ -2,7 +2,7 @@
 //! job's events. Plain data: no egui here.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::error::Result;
 use crate::job::JobEvent;
@@ -157,6 +157,38 @@ impl RunRecord {
             progress: None,
             steps_per_epoch: 0,
         })
+    }
+
+    /// Everything the run measured as pretty JSON (the "Save metrics" export): settings, search
+    /// epochs with softmax(α), PT tuning epochs, every PT decision with its scores, both genotypes
+    /// and, for NAS-Bench-201 cells, their benchmark accuracies.
+    pub fn summary_json(&self) -> Vec<u8> {
+        let lookup = |g: &Option<String>| {
+            g.as_deref()
+                .and_then(|t| t.parse::<crate::genotype::Nb201Arch>().ok())
+                .map(|a| {
+                    let l = crate::nb201::Table::embedded().lookup(&a);
+                    serde_json::json!({
+                        "cifar10": l.cifar10,
+                        "cifar100": l.cifar100,
+                        "imagenet16_120": l.imagenet16_120,
+                        "rank_cifar10": l.rank.cifar10,
+                    })
+                })
+        };
+        let v = serde_json::json!({
+            "settings": self.settings,
+            "pt_settings": self.pt_settings,
+            "device": self.device,
+            "search": self.epochs,
+            "pt_tuning": self.tune,
+            "pt_decisions": self.decisions,
+            "genotype_magnitude": self.magnitude,
+            "genotype_pt": self.pt,
+            "nb201_magnitude": lookup(&self.magnitude),
+            "nb201_pt": lookup(&self.pt),
+        });
+        serde_json::to_vec_pretty(&v).unwrap_or_default()
     }
 
     /// Fold one job event into the record.

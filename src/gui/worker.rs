@@ -1,14 +1,13 @@
-//! The job on a worker thread: events stream to the UI over a channel; pause, resume and stop are
-//! flags the job's event callback checks, so the UI never blocks.
+//! The job beside the UI: events stream to the UI over a channel; pause, resume and stop are
+//! flags the job checks, so the UI never blocks. On the desktop the job runs on a thread; in the
+//! browser it is a future on the page's event loop ([`super::platform::spawn_job`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, channel};
 
-use crate::job::{JobEnd, JobEvent, run_job};
+use crate::job::{JobEnd, JobEvent};
 use crate::run::SearchSettings;
 use crate::select::PtSettings;
 
@@ -28,6 +27,34 @@ pub struct Control {
     pub pause: AtomicBool,
     /// The job stops at its next checkpoint.
     pub stop: AtomicBool,
+    /// Set by the worker when the job has returned.
+    pub done: AtomicBool,
+}
+
+impl Control {
+    /// Whether the job should go on (not stopped).
+    pub fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether the job should wait.
+    pub fn paused(&self) -> bool {
+        self.pause.load(Ordering::Relaxed) && self.running()
+    }
+}
+
+/// Where a job's messages go: the channel plus the UI's repaint request.
+pub struct Sink {
+    tx: std::sync::mpsc::Sender<Message>,
+    wake: Box<dyn Fn() + Send>,
+}
+
+impl Sink {
+    /// Send `m` and wake the UI.
+    pub fn send(&self, m: Message) {
+        let _ = self.tx.send(m);
+        (self.wake)();
+    }
 }
 
 /// A running job.
@@ -36,12 +63,11 @@ pub struct Worker {
     pub rx: Receiver<Message>,
     /// Its flags.
     pub control: Arc<Control>,
-    handle: Option<JoinHandle<()>>,
 }
 
 impl Worker {
-    /// Start the job in `run_dir` (or resume it) on a new thread; `wake` is called after every
-    /// message (the app passes a repaint request).
+    /// Start the job in `run_dir` (or resume it); `wake` is called after every message (the app
+    /// passes a repaint request).
     pub fn start(
         settings: SearchSettings,
         pt: PtSettings,
@@ -51,38 +77,24 @@ impl Worker {
     ) -> Self {
         let (tx, rx) = channel::<Message>();
         let control = Arc::new(Control::default());
-        let c = control.clone();
-        let handle = std::thread::spawn(move || {
-            let send = |tx: &Sender<Message>, m: Message| {
-                let _ = tx.send(m);
-                wake();
-            };
-            let result = run_job(&settings, &pt, &run_dir, resume, &mut |e| {
-                send(&tx, Message::Event(e));
-                while c.pause.load(Ordering::Relaxed) && !c.stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                !c.stop.load(Ordering::Relaxed)
-            });
-            send(&tx, Message::Ended(result.map_err(|e| e.to_string())));
-        });
-        Worker {
-            rx,
-            control,
-            handle: Some(handle),
-        }
+        let sink = Sink {
+            tx,
+            wake: Box::new(wake),
+        };
+        super::platform::spawn_job(settings, pt, run_dir, resume, control.clone(), sink);
+        Worker { rx, control }
     }
 
-    /// Whether the job thread has returned.
+    /// Whether the job has returned.
     pub fn finished(&self) -> bool {
-        self.handle.as_ref().is_none_or(|h| h.is_finished())
+        self.control.done.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // Ask the job to stop at its next checkpoint; the thread is not joined (the app may be
-        // closing and the checkpoint may be an epoch away).
+        // Ask the job to stop at its next checkpoint; it is not awaited (the app may be closing
+        // and the checkpoint may be an epoch away).
         self.control.stop.store(true, Ordering::Relaxed);
         self.control.pause.store(false, Ordering::Relaxed);
     }

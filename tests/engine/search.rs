@@ -286,3 +286,94 @@ fn cutout_zeroes_a_square() {
         );
     }
 }
+
+/// The browser's step and evaluation (no host read inside; sums left on the device, gradient
+/// clip applied on the device) give the same numbers as the blocking ones, clip engaged.
+#[test]
+fn deferred_step_and_evaluation_match_the_blocking_ones() {
+    use darts_pt::data::{Augment, random_batch};
+    use darts_pt::select::{EvalMode, Evaluate, Scorer};
+    use darts_pt::space::CellType;
+    use darts_pt::supernet::build_seeded;
+    use darts_pt::weights::Mask;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    let (mut s, _) = tiny("deferred", 3, 1);
+    s.hyper.grad_clip = 0.05; // small enough that every step clips
+    let (ds, n, half) = run::open_dataset(&s).unwrap();
+    let cfg = s.supernet_config(&ds);
+    let device = darts_pt::device::open(darts_pt::device::Backend::Cpu)
+        .unwrap()
+        .device
+        .autodiff();
+    let make = || {
+        let (net, alphas) = build_seeded(&cfg, s.seed, &device).unwrap();
+        darts_pt::search::Trainer::new(net, alphas, Method::Darts, false, s.hyper.clone())
+    };
+    let (mut a, mut b) = (make(), make());
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let close = |x: f64, y: f64, what: &str| {
+        assert!(
+            (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+            "{what}: blocking {x} vs deferred {y}"
+        )
+    };
+    for _ in 0..3 {
+        let iw = random_batch(0..half, 16, &mut rng);
+        let ia = random_batch(half..n, 16, &mut rng);
+        let train = ds.batch(&ds.train, &iw, Augment::NONE, &mut rng, &device);
+        let valid = ds.batch(&ds.train, &ia, Augment::NONE, &mut rng, &device);
+        let sa = a.step(&train, &valid, 0.025, 0.0, &mut rng.clone());
+        let sb: Vec<f32> = b
+            .step_deferred(&train, &valid, 0.025)
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .unwrap();
+        close(sa.train_loss, sb[0] as f64, "weight-step loss");
+        assert_eq!(sa.train_correct, sb[1] as usize);
+        close(sa.valid_loss, sb[2] as f64, "α-step loss");
+        assert_eq!(sa.valid_correct, sb[3] as usize);
+    }
+    let rows = |t: &darts_pt::search::Trainer| t.alphas.rows(CellType::Normal).concat();
+    for (x, y) in rows(&a).iter().zip(rows(&b)) {
+        close(*x as f64, y as f64, "α after 3 steps");
+    }
+    let overrides = a.alphas.no_overrides();
+    let valid: Vec<usize> = (half..n).collect();
+    let aug = Augment::search(&ds);
+    let mut sa = Scorer::new(
+        &a.net,
+        &a.alphas,
+        &ds,
+        valid.clone(),
+        EvalMode::Reference,
+        16,
+        aug,
+        3,
+    );
+    let mut sb = Scorer::new(
+        &a.net,
+        &a.alphas,
+        &ds,
+        valid,
+        EvalMode::Reference,
+        16,
+        aug,
+        3,
+    );
+    let mask = Mask::op(CellType::Normal, 2, 3);
+    let x = sa.evaluate(&overrides, &mask, 77).unwrap();
+    let sums: Vec<f64> = sb
+        .evaluate_deferred(&overrides, &mask, 77)
+        .into_data()
+        .convert::<f64>()
+        .try_into_vec()
+        .unwrap();
+    let y = sb.score(sums[0], sums[1].round() as usize, 77).unwrap();
+    assert_eq!(x.accuracy, y.accuracy);
+    close(x.loss, y.loss, "evaluation loss");
+    assert_eq!(sb.evaluations, 1);
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Browser test of the in-browser demo (run after web/build.sh).
+
+Serves web/ on 127.0.0.1, opens index.html?tiny&run in headless Chromium with WebGPU
+(--headless=new --enable-unsafe-webgpu) through chromedriver, and waits until the page has run a
+tiny NAS-Bench-201 search and PT selection on WebGPU. Passes when the page reports a WebGPU
+adapter, a valid NAS-Bench-201 string for the PT cell and its CIFAR-10 accuracy from the embedded
+table. Speaks the W3C WebDriver protocol with Python's standard library only.
+
+Environment: CHROMIUM (default /usr/bin/chromium), CHROMEDRIVER (default /usr/bin/chromedriver),
+DARTS_PT_BROWSER_TIMEOUT (seconds, default 1500).
+"""
+
+import functools
+import http.server
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+WEB = os.path.dirname(os.path.abspath(__file__))
+OPS = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def valid_nb201(arch):
+    """`|op~0|+|op~0|op~1|+|op~0|op~1|op~2|` with NAS-Bench-201's op names."""
+    nodes = arch.split("+")
+    if len(nodes) != 3:
+        return False
+    for i, node in enumerate(nodes):
+        if not (node.startswith("|") and node.endswith("|")):
+            return False
+        edges = node[1:-1].split("|")
+        if len(edges) != i + 1:
+            return False
+        for j, e in enumerate(edges):
+            op, _, src = e.partition("~")
+            if op not in OPS or src != str(j):
+                return False
+    return True
+
+
+class WebDriver:
+    def __init__(self, url):
+        self.url = url
+        self.session = None
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read() or b"{}").get("value")
+
+    def start(self, chromium, args):
+        caps = {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }}}
+        self.session = self.call("POST", "/session", caps)["sessionId"]
+
+    def s(self, method, path, body=None):
+        return self.call(method, f"/session/{self.session}{path}", body)
+
+    def script(self, js):
+        return self.s("POST", "/execute/sync", {"script": js, "args": []})
+
+    def quit(self):
+        if self.session:
+            try:
+                self.call("DELETE", f"/session/{self.session}")
+            except Exception:
+                pass
+
+
+def main():
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    chromedriver = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+    timeout = float(os.environ.get("DARTS_PT_BROWSER_TIMEOUT", "1500"))
+    if not os.path.isfile(os.path.join(WEB, "pkg", "darts_pt_web_bg.wasm")):
+        sys.exit("browser test: web/pkg is missing; run web/build.sh first")
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=WEB)
+    handler.log_message = lambda *a, **k: None
+    http_port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", http_port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    drv_port = free_port()
+    driver_proc = subprocess.Popen([chromedriver, f"--port={drv_port}"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wd = WebDriver(f"http://127.0.0.1:{drv_port}")
+    profile = tempfile.mkdtemp(prefix="darts-pt-chromium-")
+    ok = False
+    try:
+        for _ in range(100):
+            try:
+                wd.call("GET", "/status")
+                break
+            except Exception:
+                time.sleep(0.1)
+        wd.start(chromium, [
+            "--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-quic", f"--user-data-dir={profile}",
+            "--window-size=1280,800",
+        ])
+        url = f"http://127.0.0.1:{http_port}/index.html?tiny&run"
+        t0 = time.time()
+        wd.s("POST", "/url", {"url": url})
+        title, last = "", ""
+        while time.time() - t0 < timeout:
+            title = wd.s("GET", "/title")
+            status = wd.script("return document.getElementById('status').textContent")
+            if status != last:
+                print(f"browser test: [{time.time() - t0:6.1f} s] {title} | {status}", flush=True)
+                last = status
+            if title in ("darts-pt: done", "darts-pt: failed", "darts-pt: no WebGPU"):
+                break
+            time.sleep(2)
+        elapsed = time.time() - t0
+        info = wd.script("""
+            const r = document.getElementById('result');
+            return {adapter: document.getElementById('adapter').textContent,
+                    status: document.getElementById('status').textContent,
+                    text: r.textContent, pt: r.dataset.pt || '',
+                    acc: r.dataset.ptCifar10 || '', magnitude: r.dataset.magnitude || '',
+                    seconds: r.dataset.seconds || ''};""")
+        print(f"browser test: title '{title}' after {elapsed:.1f} s")
+        print(f"browser test: adapter: {info['adapter']}")
+        print("browser test: result:\n" + info["text"])
+        problems = []
+        if title != "darts-pt: done":
+            problems.append(f"the page did not finish (title '{title}', status '{info['status']}')")
+        if not info["adapter"] or info["adapter"] == "(not yet)":
+            problems.append("no WebGPU adapter reported")
+        if not valid_nb201(info["pt"]):
+            problems.append(f"PT genotype is not a NAS-Bench-201 string: '{info['pt']}'")
+        if not valid_nb201(info["magnitude"]):
+            problems.append(f"magnitude genotype is not a NAS-Bench-201 string: '{info['magnitude']}'")
+        if not re.fullmatch(r"\d{1,2}\.\d\d", info["acc"]) or not 0 < float(info["acc"]) < 100:
+            problems.append(f"no CIFAR-10 accuracy for the PT cell: '{info['acc']}'")
+        if problems:
+            try:
+                for entry in wd.s("GET", "/se/log", None) or []:
+                    print("console:", entry.get("message"))
+            except Exception:
+                try:
+                    logs = wd.s("POST", "/se/log", {"type": "browser"}) or []
+                    for entry in logs[-40:]:
+                        print("console:", entry.get("message"))
+                except Exception as e:
+                    print("browser test: no console log:", e)
+            for p in problems:
+                print("browser test: FAIL:", p)
+        else:
+            ok = True
+            print(f"browser test: ok: tiny search + PT in the page took {info['seconds']} s "
+                  f"(page load to result {elapsed:.1f} s)")
+    finally:
+        wd.quit()
+        driver_proc.terminate()
+        server.shutdown()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

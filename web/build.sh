@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build the in-browser demo into web/pkg/; then serve web/ with any static server, e.g.
+#   python3 -m http.server 8000 --bind 127.0.0.1 --directory web
+# and open http://127.0.0.1:8000/ in a browser with WebGPU.
+#
+# Toolchain (rustup has no wasm32 standard library here): Debian's rustc-web 1.96 with the
+# standard library built from source (-Zbuild-std), lld-22 as rust-lld, and the wasm-bindgen CLI
+# at exactly the version web/Cargo.toml pins. Missing Debian packages are installed when running
+# as root with apt-get; the CLI is installed with cargo into .tools/ (or $DARTS_PT_TOOLS).
+set -euo pipefail
+cd "$(dirname "$0")"
+web=$(pwd)
+root=$(cd .. && pwd)
+wbg_version=0.2.130
+tools=${DARTS_PT_TOOLS:-$root/.tools}
+target=${CARGO_TARGET_DIR:-$root/target-wasm}
+
+packages="rustc-web cargo-web rust-web-src rust-web-llvm lld-22"
+if ! dpkg -s $packages >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "build.sh: installing $packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
+  else
+    echo "build.sh: needs the Debian packages: $packages (sudo apt-get install $packages)" >&2
+    exit 1
+  fi
+fi
+
+if ! "$tools/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $wbg_version\$"; then
+  echo "build.sh: installing wasm-bindgen-cli $wbg_version into $tools"
+  # Not --locked: its lock file names a webpki-roots release that crates.io no longer has.
+  cargo install wasm-bindgen-cli --version "$wbg_version" --root "$tools" --quiet
+fi
+
+/usr/bin/rustc --version
+start=$(date +%s)
+RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target" \
+  /usr/bin/cargo build --locked --release -Zbuild-std=std,panic_abort --target wasm32-unknown-unknown
+"$tools/bin/wasm-bindgen" --target web --no-typescript --out-dir "$web/pkg" \
+  "$target/wasm32-unknown-unknown/release/darts_pt_web.wasm"
+wasm="$web/pkg/darts_pt_web_bg.wasm"
+echo "build.sh: built in $(( $(date +%s) - start )) s"
+echo "build.sh: $wasm: $(stat -c %s "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) bytes gzipped"
