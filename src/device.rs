@@ -64,6 +64,13 @@ pub struct ComputeDevice {
 type Opened = std::result::Result<(Device, String), String>;
 
 static WGPU: OnceLock<Opened> = OnceLock::new();
+static WGPU_SETUP: OnceLock<burn::tensor::wgpu::WgpuSetup> = OnceLock::new();
+
+/// The wgpu instance, adapter, device and queue Burn computes on, once the wgpu device is open:
+/// for sharing the device with another wgpu user (the browser page's UI renderer).
+pub fn wgpu_setup() -> Option<burn::tensor::wgpu::WgpuSetup> {
+    WGPU_SETUP.get().cloned()
+}
 
 fn describe(
     result: std::result::Result<(Device, burn::tensor::wgpu::WgpuSetup), impl fmt::Display>,
@@ -71,9 +78,22 @@ fn describe(
     match result {
         Ok((device, setup)) => {
             let info = setup.adapter.get_info();
+            // Kept for the life of the process: the browser page hands the same instance,
+            // adapter, device and queue to its UI renderer (one WebGPU device for both).
+            let _ = WGPU_SETUP.set(setup);
             Ok((
                 device,
-                format!("{} [{:?}, {:?}]", info.name, info.backend, info.device_type),
+                format!(
+                    "{} [{:?}, {:?}]",
+                    // Browsers do not name their adapter.
+                    if info.name.is_empty() {
+                        "WebGPU adapter"
+                    } else {
+                        &info.name
+                    },
+                    info.backend,
+                    info.device_type
+                ),
             ))
         }
         Err(e) => Err(format!("{e}")),

@@ -258,6 +258,46 @@ pub async fn run_job(
     control: &Control,
     emit: &mut dyn FnMut(JobEvent),
 ) -> Result<JobEnd> {
+    let mut evaluated = 0;
+    let mut emit = |e: JobEvent| {
+        // The page's status line follows the job too (readable without the canvas).
+        let line = match &e {
+            JobEvent::Search(Event::Step { epoch, step, loss }) => Some(format!(
+                "search: epoch {epoch}, step {step}, loss {loss:.4}"
+            )),
+            JobEvent::Pt(PtEvent::Evaluated) => {
+                evaluated += 1;
+                Some(format!("PT: evaluation {evaluated}"))
+            }
+            JobEvent::Pt(PtEvent::TuneStep { slot, loss }) => {
+                Some(format!("PT: tuning epoch {slot}, loss {loss:.4}"))
+            }
+            JobEvent::Magnitude(g) => Some(format!("magnitude genotype {g}")),
+            _ => None,
+        };
+        if let Some(line) = line {
+            set_text("status", &line);
+        }
+        emit(e)
+    };
+    let result = run_job_inner(s, pt, control, &mut emit).await;
+    match &result {
+        Ok(JobEnd::Finished) => set_text("status", "Finished."),
+        Ok(_) => set_text("status", "Stopped."),
+        Err(e) => {
+            set_text("status", &format!("The run failed: {e}"));
+            set_title("darts-pt: failed");
+        }
+    }
+    result
+}
+
+async fn run_job_inner(
+    s: &SearchSettings,
+    pt: &PtSettings,
+    control: &Control,
+    emit: &mut dyn FnMut(JobEvent),
+) -> Result<JobEnd> {
     supported(s, pt)?;
     let t_job = Instant::now();
     let (ds, n, half) = run::open_dataset(s)?;
@@ -548,7 +588,7 @@ fn page_form(tiny: bool) -> Form {
 
 /// Start the page: check WebGPU, set up Burn's wgpu device, then run the app in the canvas
 /// `#darts_pt_canvas`. URL options: `?run` starts the default run at once, `?tiny` makes it the
-/// tiny run (both: `?tiny&run`, what the browser test opens).
+/// tiny run, `?ui=webgl` draws the UI with WebGL (the browser test opens `?tiny&run&ui=webgl`).
 pub async fn start() {
     std::panic::set_hook(Box::new(|info| {
         let msg = format!("darts-pt panicked: {info}");
@@ -593,10 +633,32 @@ pub async fn start() {
         set_text("status", "The page has no canvas #darts_pt_canvas.");
         return;
     };
+    // The UI draws with the device Burn computes on: one WebGPU device in the page. With
+    // `?ui=webgl` it draws with WebGL instead and WebGPU only computes (headless Chromium cannot
+    // present a WebGPU canvas, and losing that swap chain loses the device; the browser test
+    // opens the page so).
+    let mut options = eframe::WebOptions::default();
+    let webgl_ui = search
+        .trim_start_matches('?')
+        .split('&')
+        .any(|p| p == "ui=webgl");
+    if webgl_ui {
+        let mut create = eframe::egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+        create.instance_descriptor.backends = eframe::wgpu::Backends::GL;
+        options.wgpu_options.wgpu_setup = eframe::egui_wgpu::WgpuSetup::CreateNew(create);
+    } else if let Some(s) = device::wgpu_setup() {
+        options.wgpu_options.wgpu_setup =
+            eframe::egui_wgpu::WgpuSetup::Existing(eframe::egui_wgpu::WgpuSetupExisting {
+                instance: s.instance,
+                adapter: s.adapter,
+                device: s.device,
+                queue: s.queue,
+            });
+    }
     let started = eframe::WebRunner::new()
         .start(
             canvas,
-            eframe::WebOptions::default(),
+            options,
             Box::new(move |cc| {
                 let adapter = cc.wgpu_render_state.as_ref().map_or_else(
                     || "none".to_string(),

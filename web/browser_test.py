@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 WEB = os.path.dirname(os.path.abspath(__file__))
@@ -93,15 +94,22 @@ def main():
     if not os.path.isfile(os.path.join(WEB, "pkg", "darts_pt_web_bg.wasm")):
         sys.exit("browser test: web/pkg is missing; run web/build.sh first")
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=WEB)
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=WEB)
     http_port = free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", http_port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     drv_port = free_port()
-    driver_proc = subprocess.Popen([chromedriver, f"--port={drv_port}"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # DARTS_PT_BROWSER_LOG=FILE keeps ChromeDriver's and Chromium's own log (GPU process included).
+    log_path = os.environ.get("DARTS_PT_BROWSER_LOG")
+    driver_args = [chromedriver, f"--port={drv_port}"]
+    if log_path:
+        driver_args += [f"--log-path={log_path}", "--verbose"]
+    driver_proc = subprocess.Popen(driver_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wd = WebDriver(f"http://127.0.0.1:{drv_port}")
     profile = tempfile.mkdtemp(prefix="darts-pt-chromium-")
     ok = False
@@ -114,20 +122,31 @@ def main():
                 time.sleep(0.1)
         wd.start(chromium, [
             "--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--enable-unsafe-swiftshader", "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--disable-quic", f"--user-data-dir={profile}",
-            "--window-size=1280,800",
+            "--window-size=1280,800", "--disable-background-timer-throttling",
+            "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
+        ] + (["--enable-logging=stderr", "--v=0"] if log_path else []) + [
         ])
-        url = f"http://127.0.0.1:{http_port}/index.html?tiny&run"
+        url = f"http://127.0.0.1:{http_port}/index.html?tiny&run&ui=webgl"
+        wd.s("POST", "/timeouts", {"script": 600_000, "pageLoad": 600_000})
         t0 = time.time()
         wd.s("POST", "/url", {"url": url})
-        title, last = "", ""
+        title, last, last_print = "", "", -100.0
         while time.time() - t0 < timeout:
-            title = wd.s("GET", "/title")
-            status = wd.script("return document.getElementById('status').textContent")
-            if status != last:
+            # The page's thread can be busy for a while (kernel compilation on the first
+            # evaluation of each shape); a poll that times out is simply repeated.
+            try:
+                title = wd.s("GET", "/title")
+                status = wd.script("return document.getElementById('status').textContent")
+            except (urllib.error.URLError, TimeoutError, OSError) as e:
+                print(f"browser test: [{time.time() - t0:6.1f} s] page busy ({e})", flush=True)
+                time.sleep(2)
+                continue
+            if status != last and time.time() - t0 - last_print >= 10:
                 print(f"browser test: [{time.time() - t0:6.1f} s] {title} | {status}", flush=True)
                 last = status
+                last_print = time.time() - t0
             if title in ("darts-pt: done", "darts-pt: failed", "darts-pt: no WebGPU"):
                 break
             time.sleep(2)

@@ -37,7 +37,7 @@ fi
 start=$(date +%s)
 RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target" \
   /usr/bin/cargo build --locked --release -Zbuild-std=std,panic_abort --target wasm32-unknown-unknown
-"$tools/bin/wasm-bindgen" --target web --no-typescript --out-dir "$web/pkg" \
+"$tools/bin/wasm-bindgen" --target web --no-typescript --remove-name-section --out-dir "$web/pkg" \
   "$target/wasm32-unknown-unknown/release/darts_pt_web.wasm"
 wasm="$web/pkg/darts_pt_web_bg.wasm"
 echo "build.sh: built in $(( $(date +%s) - start )) s"
