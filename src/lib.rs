@@ -24,6 +24,8 @@
 //! * [`job`]: the main job (search, both selections, report) with one event stream.
 //! * [`network`]: evaluation networks built from a genotype (DARTS, NAS-Bench-201).
 //! * [`train`]: training an evaluation network from scratch (`darts-pt train`).
+//! * `web` (wasm32 with `gui`): the in-browser demo's page and asynchronous engine driver, built by
+//!   `web/build.sh`.
 //!
 //! Tensor layout is `[batch, channels, height, width]`; α is `[edges, ops]` per cell type.
 
@@ -77,7 +79,7 @@ pub mod select;
 pub mod space;
 pub mod supernet;
 pub mod train;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "gui"))]
 pub mod web;
 pub mod weights;
 
