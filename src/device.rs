@@ -103,6 +103,7 @@ fn describe(
 /// Initialise Burn's wgpu runtime without blocking: the only way in a browser, where the adapter
 /// and device requests are promises. Call it (and await it) before the first tensor; later
 /// [`open`]`(Backend::Wgpu)` calls return the same device. Natively [`open`] initialises on its own.
+/// Errors: [`Error::Device`] when the browser (or system) offers no WebGPU-capable adapter.
 pub async fn init_wgpu_async() -> Result<ComputeDevice> {
     if WGPU.get().is_none() {
         let result = describe(Device::wgpu_options().init_with_setup_async().await);

@@ -51,6 +51,18 @@ pub struct Lookup {
     pub rank: Ranks,
 }
 
+/// `CIFAR-10 93.76% (rank 1), CIFAR-100 71.11%, ImageNet16-120 41.44%` (test accuracies in
+/// percent; the rank is by CIFAR-10).
+impl std::fmt::Display for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CIFAR-10 {:.2}% (rank {}), CIFAR-100 {:.2}%, ImageNet16-120 {:.2}%",
+            self.cifar10, self.rank.cifar10, self.cifar100, self.imagenet16_120
+        )
+    }
+}
+
 /// Ranks of a cell among all 15,625 (1 = best; ties share the better rank).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Ranks {

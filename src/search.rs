@@ -211,22 +211,7 @@ impl Trainer {
             let (grads, loss, correct) = if self.second_order && self.method == Method::Darts {
                 self.second_order_grads(train, valid, lr)
             } else {
-                let logits =
-                    self.net
-                        .forward(valid.images.clone(), &self.weights(false), BnMode::Train);
-                let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
-                let grads = loss.backward();
-                let g: Vec<Tensor<2>> = self
-                    .alphas
-                    .cell_types()
-                    .iter()
-                    .map(|&c| {
-                        self.alpha_param(c)
-                            .val()
-                            .grad(&grads)
-                            .unwrap_or_else(|| self.alpha_param(c).val().inner().zeros_like())
-                    })
-                    .collect();
+                let (g, loss, correct) = self.first_order_alpha_grads(valid);
                 (
                     g,
                     loss.into_scalar::<f64>(),
@@ -290,22 +275,7 @@ impl Trainer {
             let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
             (loss.inner(), correct.inner())
         } else {
-            let logits =
-                self.net
-                    .forward(valid.images.clone(), &self.weights(false), BnMode::Train);
-            let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
-            let grads = loss.backward();
-            let g: Vec<Tensor<2>> = self
-                .alphas
-                .cell_types()
-                .iter()
-                .map(|&c| {
-                    self.alpha_param(c)
-                        .val()
-                        .grad(&grads)
-                        .unwrap_or_else(|| self.alpha_param(c).val().inner().zeros_like())
-                })
-                .collect();
+            let (g, loss, correct) = self.first_order_alpha_grads(valid);
             self.apply_alpha_grads(g);
             (loss.inner(), correct.inner())
         };
@@ -326,6 +296,31 @@ impl Trainer {
             ],
             0,
         ))
+    }
+
+    /// First-order α gradients (spec §2.3): ∂L_val/∂α per cell type (`[edges, ops]` each) at the
+    /// current weights, BN in training mode; with the α-step loss `[1]` and correct count `[1]`.
+    fn first_order_alpha_grads(
+        &self,
+        valid: &Batch,
+    ) -> (Vec<Tensor<2>>, Tensor<1>, Tensor<1, Int>) {
+        let logits = self
+            .net
+            .forward(valid.images.clone(), &self.weights(false), BnMode::Train);
+        let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
+        let grads = loss.backward();
+        let g = self
+            .alphas
+            .cell_types()
+            .iter()
+            .map(|&c| {
+                self.alpha_param(c)
+                    .val()
+                    .grad(&grads)
+                    .unwrap_or_else(|| self.alpha_param(c).val().inner().zeros_like())
+            })
+            .collect();
+        (g, loss, correct)
     }
 
     fn alpha_param(&self, cell: CellType) -> &Param<Tensor<2>> {

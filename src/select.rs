@@ -436,6 +436,35 @@ pub fn op_decision(
     Ok((best.expect("an edge has at least one op").0, candidates))
 }
 
+/// Apply an op decision (spec §3.2): edge `edge` of `cell` becomes the one-hot row of op `k` in
+/// `overrides` (a raw copy, α untouched), and the [`Decision`] number `index`, taken before
+/// tuning slot `slot` in `seconds`, is returned for `pt_scores.json`.
+pub fn fix_op(
+    space: &SearchSpace,
+    overrides: &mut [Overrides],
+    (cell, edge, k): (CellType, usize, usize),
+    (index, slot): (usize, usize),
+    candidates: Vec<Candidate>,
+    seconds: f64,
+) -> Decision {
+    let ops = &space.edges(cell)[edge].ops;
+    let mut row = vec![0.0; ops.len()];
+    row[k] = 1.0;
+    overrides[cell.index()].rows[edge] = Some(row);
+    Decision {
+        index,
+        epoch: slot,
+        cell: cell.name().to_string(),
+        kind: DecisionKind::Op,
+        edge: Some(edge),
+        node: None,
+        candidates,
+        chosen_op: Some(ops[k].name().to_string()),
+        kept_edges: None,
+        seconds,
+    }
+}
+
 /// Topology selection on one node (spec §3.3): while more than two input edges remain, zero each
 /// remaining edge in turn and drop the one whose removal hurts least (highest accuracy, or lowest
 /// loss; ties drop the later edge). Returns (kept edges, candidates of every round).
@@ -931,22 +960,14 @@ pub fn select_pt(
                         settings.crit,
                         salt,
                     )?;
-                    let ops = &space.edges(cell)[edge].ops;
-                    let mut row = vec![0.0; ops.len()];
-                    row[k] = 1.0;
-                    state.overrides[cell.index()].rows[edge] = Some(row);
-                    Decision {
-                        index,
-                        epoch: slot,
-                        cell: cell.name().to_string(),
-                        kind: DecisionKind::Op,
-                        edge: Some(edge),
-                        node: None,
+                    fix_op(
+                        &space,
+                        &mut state.overrides,
+                        (cell, edge, k),
+                        (index, slot),
                         candidates,
-                        chosen_op: Some(ops[k].name().to_string()),
-                        kept_edges: None,
-                        seconds: t0.elapsed().as_secs_f64(),
-                    }
+                        t0.elapsed().as_secs_f64(),
+                    )
                 } else if !state.undecided_nodes[ci].is_empty() {
                     let pick = match settings.edge_order {
                         EdgeOrder::Random => rng.random_range(0..state.undecided_nodes[ci].len()),

@@ -35,8 +35,7 @@ use crate::report::{PhaseTimes, Selection};
 use crate::run::{self, EpochMetrics, Event, SearchSettings};
 use crate::search::{Method, Trainer, epoch_rng};
 use crate::select::{
-    self, Candidate, Decision, DecisionKind, EdgeOrder, Evaluate, PtEvent, PtSettings, Score,
-    Scorer, TuneMetrics,
+    self, Candidate, Decision, EdgeOrder, Evaluate, PtEvent, PtSettings, Score, Scorer, TuneMetrics,
 };
 use crate::space::{CellType, Family, SearchSpace, SpaceName};
 use crate::supernet::{Alphas, build_seeded};
@@ -164,16 +163,9 @@ pub fn supported(s: &SearchSettings, pt: &PtSettings) -> Result<()> {
     Ok(())
 }
 
-/// Sums of one epoch of steps, or `None` when stopped.
-struct Totals {
-    train_loss: f64,
-    train_acc: f64,
-    valid_loss: f64,
-    valid_acc: f64,
-}
-
 /// One epoch of bilevel steps, as `run::train_epoch` (same batches and random streams), reading
 /// each step's measurements back without blocking and yielding to the page after every step.
+/// `None` when the UI stopped the job.
 #[allow(clippy::too_many_arguments)]
 async fn epoch_of_steps(
     trainer: &mut Trainer,
@@ -186,7 +178,7 @@ async fn epoch_of_steps(
     epoch: usize,
     control: &Control,
     on_step: &mut dyn FnMut(usize, f64),
-) -> Result<Option<Totals>> {
+) -> Result<Option<run::EpochTotals>> {
     let steps = half.div_ceil(batch_size);
     let (mut tl, mut tc, mut vl, mut vc, mut tn, mut vn) = (0.0, 0.0, 0.0, 0.0, 0usize, 0usize);
     for step in 0..steps {
@@ -217,11 +209,12 @@ async fn epoch_of_steps(
             return Ok(None);
         }
     }
-    Ok(Some(Totals {
+    Ok(Some(run::EpochTotals {
         train_loss: tl / tn as f64,
         train_acc: 100.0 * tc / tn as f64,
         valid_loss: vl / vn as f64,
         valid_acc: 100.0 * vc / vn as f64,
+        stop_requested: false,
     }))
 }
 
@@ -447,23 +440,16 @@ async fn run_job_inner(
                     pt.crit,
                     salt,
                 )?;
-                let mut row = vec![0.0; ops.len()];
-                row[k] = 1.0;
-                overrides[cell.index()].rows[edge] = Some(row);
                 let seconds = t0.elapsed().as_secs_f64();
                 times.pt_scoring += seconds;
-                let d = Decision {
-                    index,
-                    epoch: slot,
-                    cell: cell.name().to_string(),
-                    kind: DecisionKind::Op,
-                    edge: Some(edge),
-                    node: None,
+                let d = select::fix_op(
+                    &space,
+                    &mut overrides,
+                    (cell, edge, k),
+                    (index, slot),
                     candidates,
-                    chosen_op: Some(ops[k].name().to_string()),
-                    kept_edges: None,
                     seconds,
-                };
+                );
                 decisions.push(d.clone());
                 emit(JobEvent::Pt(PtEvent::Decided(d)));
             }
@@ -537,10 +523,7 @@ async fn run_job_inner(
 /// person or a browser test reads it.
 fn report_to_page(sel: &Selection, seconds: f64, device: &str) {
     let line = |g: &Option<String>, l: &Option<crate::nb201::Lookup>| match (g, l) {
-        (Some(g), Some(l)) => format!(
-            "{g}  NAS-Bench-201 CIFAR-10 {:.2}% (rank {}), CIFAR-100 {:.2}%, ImageNet16-120 {:.2}%",
-            l.cifar10, l.rank.cifar10, l.cifar100, l.imagenet16_120
-        ),
+        (Some(g), Some(l)) => format!("{g}  NAS-Bench-201 {l}"),
         _ => "(none)".into(),
     };
     set_text(
@@ -660,14 +643,7 @@ pub async fn start() {
             canvas,
             options,
             Box::new(move |cc| {
-                let adapter = cc.wgpu_render_state.as_ref().map_or_else(
-                    || "none".to_string(),
-                    |s| {
-                        let i = s.adapter.get_info();
-                        format!("{:?}, {:?}", i.backend, i.device_type)
-                    },
-                );
-                let mut app = App::new(adapter);
+                let mut app = App::new(crate::gui::adapter_label(cc));
                 app.form = page_form(tiny);
                 if run_now {
                     app.start(&cc.egui_ctx);

@@ -849,12 +849,12 @@ impl App {
             ui.horizontal_wrapped(|ui| {
                 ui.label(RichText::new(format!("{label}:")).strong());
                 ui.label(g.as_deref().unwrap_or("(not yet)"));
-                if let Some(arch) = g.as_deref().and_then(|t| t.parse::<crate::genotype::Nb201Arch>().ok()) {
+                if let Some(arch) = g
+                    .as_deref()
+                    .and_then(|t| t.parse::<crate::genotype::Nb201Arch>().ok())
+                {
                     let l = crate::nb201::Table::embedded().lookup(&arch);
-                    ui.label(format!(
-                        "NAS-Bench-201: CIFAR-10 {:.2}% (rank {}), CIFAR-100 {:.2}%, ImageNet16-120 {:.2}%",
-                        l.cifar10, l.rank.cifar10, l.cifar100, l.imagenet16_120
-                    ));
+                    ui.label(format!("NAS-Bench-201: {l}"));
                 }
             });
         }
@@ -911,6 +911,20 @@ impl eframe::App for App {
     }
 }
 
+/// The GPU adapter eframe draws with, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`
+/// (browsers leave the name empty: `(BrowserWebGpu, Cpu)`), or `none`.
+pub fn adapter_label(cc: &eframe::CreationContext<'_>) -> String {
+    cc.wgpu_render_state.as_ref().map_or_else(
+        || "none".to_string(),
+        |s| {
+            let i = s.adapter.get_info();
+            format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+                .trim_start()
+                .to_string()
+        },
+    )
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 /// Open the desktop app (1280×800), optionally showing the run in `open`, or starting the default
 /// (quick) run into the directory `start` right away.
@@ -926,14 +940,7 @@ pub fn run_app(open: Option<PathBuf>, start: Option<PathBuf>) -> std::result::Re
         "darts-pt",
         options,
         Box::new(move |cc| {
-            let adapter = cc.wgpu_render_state.as_ref().map_or_else(
-                || "none".to_string(),
-                |s| {
-                    let i = s.adapter.get_info();
-                    format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
-                },
-            );
-            let mut app = App::new(adapter);
+            let mut app = App::new(adapter_label(cc));
             if let Some(dir) = &open {
                 app.open(dir);
             }

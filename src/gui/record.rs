@@ -166,15 +166,7 @@ impl RunRecord {
         let lookup = |g: &Option<String>| {
             g.as_deref()
                 .and_then(|t| t.parse::<crate::genotype::Nb201Arch>().ok())
-                .map(|a| {
-                    let l = crate::nb201::Table::embedded().lookup(&a);
-                    serde_json::json!({
-                        "cifar10": l.cifar10,
-                        "cifar100": l.cifar100,
-                        "imagenet16_120": l.imagenet16_120,
-                        "rank_cifar10": l.rank.cifar10,
-                    })
-                })
+                .map(|a| crate::nb201::Table::embedded().lookup(&a))
         };
         let v = serde_json::json!({
             "settings": self.settings,
