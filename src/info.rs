@@ -1,11 +1,13 @@
-//! Parameter counts, α shapes and op lists of a supernet (`darts-pt info`).
+//! Parameter counts, α shapes, op lists and multiply-adds of a supernet (`darts-pt info`,
+//! `darts-pt bench`).
 
 use burn::tensor::Device;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::ops::conv_macs;
 use crate::space::{CellType, SearchSpace, SpaceName};
-use crate::supernet::{Supernet, SupernetConfig};
+use crate::supernet::{Nb201Layer, Preprocess, Supernet, SupernetConfig};
 
 /// Op names of a space: one list when every edge has the same ops, otherwise per cell type and
 /// edge (RobustDARTS S1), as in the reference's `params.json`.
@@ -74,4 +76,68 @@ pub fn supernet_info(cfg: &SupernetConfig) -> Result<SupernetInfo> {
             .collect(),
         op_names,
     })
+}
+
+/// Multiply-adds of one supernet forward pass for one image of `input_size`×`input_size` pixels,
+/// counting every candidate op of every edge (as the reference's forward computes them, whatever
+/// the mixing weights): stem, DARTS preprocessing, NB201 residual blocks, candidate ops and
+/// classifier. Only convolutions and the linear classifier count (pools, BatchNorm, element-wise
+/// ops and the mixing sums are 0), so `2 × batch ×` this is what `torch.utils.flop_counter`
+/// reports for a batch. Reads shapes only: works on a supernet whose weights are not initialised.
+pub fn supernet_macs(net: &Supernet, input_size: usize) -> u64 {
+    let linear = |l: &burn::nn::Linear| {
+        let [i, o] = l.weight.lazy_shape().dims::<2>();
+        (i * o) as u64
+    };
+    match net {
+        Supernet::Darts(n) => {
+            let mut total = conv_macs(&n.stem_conv, input_size * input_size);
+            // s1's size is the cell's input size; s0 is twice as large after a reduction cell.
+            let (mut size, mut prev_size) = (input_size, input_size);
+            for cell in &n.cells {
+                let pre0 = match &cell.preprocess0 {
+                    Preprocess::ReluConvBn(p) => p.macs(prev_size * prev_size),
+                    Preprocess::FactorizedReduce(p) => p.macs(size * size),
+                };
+                let out = if cell.reduction {
+                    size.div_ceil(2)
+                } else {
+                    size
+                };
+                let ops: u64 = cell
+                    .edges
+                    .iter()
+                    .flat_map(|e| &e.ops)
+                    .map(|o| o.macs(out * out))
+                    .sum();
+                total += pre0 + cell.preprocess1.macs(size * size) + ops;
+                prev_size = size;
+                size = out;
+            }
+            total + linear(&n.classifier)
+        }
+        Supernet::Nb201(n) => {
+            let mut size = input_size;
+            let mut total = conv_macs(&n.stem_conv, size * size);
+            for layer in &n.cells {
+                match layer {
+                    Nb201Layer::Cell(cell) => {
+                        total += cell
+                            .edges
+                            .iter()
+                            .flat_map(|e| &e.ops)
+                            .map(|o| o.macs(size * size))
+                            .sum::<u64>();
+                    }
+                    Nb201Layer::Reduction(b) => {
+                        size = size.div_ceil(2);
+                        let px = size * size;
+                        total +=
+                            b.conv_a.macs(px) + b.conv_b.macs(px) + conv_macs(&b.downsample, px);
+                    }
+                }
+            }
+            total + linear(&n.classifier)
+        }
+    }
 }

@@ -17,10 +17,13 @@
 //! * [`select`]: magnitude and perturbation-based (PT) selection with progressive tuning.
 //! * [`nb201`]: NAS-Bench-201 accuracies of all 15,625 cells, offline.
 //! * [`device`]: opening the CPU or wgpu device.
+//! * [`kernels`]: `--kernels plain|fused`, the fused CPU ops of `shaders/` or Burn's compositions.
 //! * [`import`]: supernets saved by the reference code (darts-pt `.pt` checkpoints, safetensors).
 //! * [`score`]: a supernet's scores on one fixed batch with every op and edge mask.
 //! * `gui` (cargo feature `gui`, on by default): the desktop app.
-//! * [`info`]: parameter counts and shapes of a supernet.
+//! * [`info`]: parameter counts, shapes and multiply-adds of a supernet.
+//! * [`bench`]: `darts-pt bench`, timings of a search step, a forward and a PT candidate against
+//!   the PyTorch reference's (`../shared/bench/`).
 //! * [`job`]: the main job (search, both selections, report) with one event stream.
 //! * [`network`]: evaluation networks built from a genotype (DARTS, NAS-Bench-201).
 //! * [`train`]: training an evaluation network from scratch (`darts-pt train`).
@@ -58,6 +61,7 @@ macro_rules! cli_enum {
     };
 }
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;
@@ -67,6 +71,7 @@ pub mod gui;
 pub mod import;
 pub mod info;
 pub mod job;
+pub mod kernels;
 pub mod nb201;
 pub mod network;
 pub mod ops;

@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, Parser, Subcommand};
+use darts_pt::bench::{BenchConfig, BenchReport, run_bench};
 use darts_pt::data::DatasetName;
 use darts_pt::device::{self, Backend};
 use darts_pt::genotype::Nb201Arch;
 use darts_pt::info::{OpNames, supernet_info};
 use darts_pt::job::{JobEnd, JobEvent, run_job};
+use darts_pt::kernels::{self, Kernels};
 use darts_pt::network::{Architecture, NetworkConfig, RunGenotype, network_info};
 use darts_pt::ops::BnMode;
 use darts_pt::run::{self, Event, SearchSettings};
@@ -53,12 +55,43 @@ enum Command {
     Train(TrainArgs),
     /// Reload a trained network from its run directory and measure it on the test set again.
     Evaluate(EvaluateArgs),
+    /// Time a search step, a supernet forward and a PT candidate (as ../shared/bench/ times the
+    /// PyTorch reference).
+    Bench(BenchArgs),
     /// Open the desktop app (configure, run and watch a search and its PT selection).
     #[cfg(feature = "gui")]
     Gui(GuiArgs),
     /// Rebuild the embedded NAS-Bench-201 table from its CSV (maintainers).
     #[command(hide = true)]
     Nb201Table(TableArgs),
+}
+
+impl Command {
+    /// The `--kernels` of a command that computes on a device (set once, at startup).
+    fn kernels(&self) -> Option<Kernels> {
+        let k = match self {
+            Command::Info(a) => &a.kernels,
+            Command::Search(a) => &a.kernels,
+            Command::Run(a) => &a.search.kernels,
+            Command::Import(a) => &a.search.kernels,
+            Command::Train(a) => &a.kernels,
+            Command::Evaluate(a) => &a.kernels,
+            Command::Bench(a) => &a.kernels,
+            Command::Select(a) => &a.kernels,
+            Command::Score(a) => &a.kernels,
+            _ => return None,
+        };
+        Some(k.kernels)
+    }
+}
+
+/// `--kernels`, shared by every command that takes `--device`.
+#[derive(Args, Debug, Clone)]
+struct KernelArgs {
+    /// Hot-op implementation: fused (the darts-pt-kernels ops on the CPU; wgpu computes plain) or
+    /// plain (Burn's tensor-op compositions everywhere, for bisecting).
+    #[arg(long, default_value = "fused", value_parser = parse_enum::<Kernels>)]
+    kernels: Kernels,
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +147,8 @@ struct SearchArgs {
     /// Compute device: cpu or wgpu.
     #[arg(long, default_value = "cpu", value_parser = parse_backend)]
     device: Backend,
+    #[command(flatten)]
+    kernels: KernelArgs,
     /// Run directory to write [default: runs/SPACE-DATASET-sSEED].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -245,6 +280,8 @@ struct SelectArgs {
     /// Continue an interrupted PT selection from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    kernels: KernelArgs,
     /// Discard an earlier PT selection of this run and select again.
     #[arg(long)]
     force: bool,
@@ -309,6 +346,8 @@ struct ScoreArgs {
     /// BatchNorm: train (batch statistics, as PT scores) or eval (running statistics).
     #[arg(long, default_value = "train")]
     bn: BnArg,
+    #[command(flatten)]
+    kernels: KernelArgs,
     /// Print JSON: logits, loss, accuracy, masked_ops, masked_edges.
     #[arg(long)]
     json: bool,
@@ -390,6 +429,125 @@ struct InfoArgs {
     /// Also build the supernet on this device (cpu or wgpu) and time one forward pass of a batch of 2.
     #[arg(long, value_parser = parse_backend)]
     device: Option<Backend>,
+    #[command(flatten)]
+    kernels: KernelArgs,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Search space: nb201 or darts (the 7-op s5 space), the two the reference bench times; any
+    /// other space name is accepted too.
+    #[arg(long, default_value = "nb201", value_parser = parse_space)]
+    space: SpaceName,
+    /// Initial channels C.
+    #[arg(long, default_value_t = 16)]
+    init_channels: usize,
+    /// Cells per stage (nb201) or cells (DARTS-like) [default: 5 for nb201, 8 otherwise].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Input height = width in pixels (3 channels, 10 classes).
+    #[arg(long, default_value_t = 32)]
+    input_size: usize,
+    /// Batches one PT candidate scores.
+    #[arg(long, default_value_t = 10)]
+    eval_batches: usize,
+    /// Untimed calls before the timed ones, per figure.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Timed calls per figure (min and median are reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Compute device: cpu or wgpu (wgpu also checks its logits against flex).
+    #[arg(long, default_value = "cpu", value_parser = parse_backend)]
+    device: Backend,
+    #[command(flatten)]
+    kernels: KernelArgs,
+    /// Seed of the supernet and of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print only one JSON object on stdout: the figures, `config`, `device`, `threads` and
+    /// `gflop_forward` as reference_bench.py writes them, plus `adapter`, `kernels` and, on wgpu,
+    /// `check_vs_cpu_max_rel`.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bench_cmd(args: &BenchArgs) -> anyhow::Result<()> {
+    let mut cfg = BenchConfig::new(args.space);
+    cfg.init_channels = args.init_channels;
+    if let Some(l) = args.layers {
+        cfg.layers = l;
+    }
+    cfg.batch_size = args.batch_size;
+    cfg.input_size = args.input_size;
+    cfg.eval_batches = args.eval_batches;
+    cfg.warmup = args.warmup;
+    cfg.repeats = args.repeats;
+    cfg.backend = args.device;
+    cfg.kernels = args.kernels.kernels;
+    cfg.seed = args.seed;
+    let r = run_bench(&cfg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print_bench(&r);
+    }
+    Ok(())
+}
+
+/// The bench report as a table: the three figures, and GFLOP/s of the forward FLOPs.
+fn print_bench(r: &BenchReport) {
+    let c = &r.config;
+    println!(
+        "network         {} C={} layers={}, batch {}, {}x{} inputs, {} batches per PT candidate",
+        c.space,
+        c.init_channels,
+        c.layers,
+        c.batch_size,
+        c.input_size,
+        c.input_size,
+        c.eval_batches
+    );
+    println!(
+        "device          {} ({}), {} threads, kernels {}",
+        r.device, r.adapter, r.threads, r.kernels
+    );
+    println!(
+        "forward FLOPs   {:.3} GFLOP per batch (2 x multiply-adds of every conv and linear layer)",
+        r.gflop_forward
+    );
+    if let Some(rel) = r.check_vs_cpu_max_rel {
+        println!("wgpu vs flex    logits max relative difference {rel:.2e}");
+    }
+    println!();
+    println!(
+        "{:<16}{:>10}{:>10}{:>4}{:>10}",
+        "figure", "min s", "median s", "n", "GFLOP/s"
+    );
+    let forwards = [
+        ("search_step_s", &r.search_step_s, None),
+        ("forward_s", &r.forward_s, Some(1.0)),
+        (
+            "pt_candidate_s",
+            &r.pt_candidate_s,
+            Some(c.eval_batches as f64),
+        ),
+    ];
+    for (name, t, batches) in forwards {
+        let rate = batches.map_or(String::new(), |b| {
+            format!("{:.1}", b * r.gflop_forward / t.min)
+        });
+        println!(
+            "{name:<16}{:>10.3}{:>10.3}{:>4}{rate:>10}",
+            t.min, t.median, t.n
+        );
+    }
+    println!(
+        "(GFLOP/s: forward FLOPs over the fastest call; a PT candidate is that many forwards)"
+    );
 }
 
 fn parse_space(s: &str) -> Result<SpaceName, String> {
@@ -738,8 +896,17 @@ fn nb201_table(args: &TableArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// mimalloc instead of glibc's allocator: the engine allocates a fresh buffer for nearly every
+/// tensor op, and mimalloc reuses freed pages instead of faulting new ones in (measured in the
+/// issue-14 note).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(k) = cli.command.kernels() {
+        kernels::set_kernels(k);
+    }
     let result = match &cli.command {
         Command::Info(args) => info(args).context("info"),
         Command::Search(args) => search(args).context("search"),
@@ -750,6 +917,7 @@ fn main() -> ExitCode {
         Command::Score(args) => score_cmd(args).context("score"),
         Command::Train(args) => train_cmd(args).context("train"),
         Command::Evaluate(args) => evaluate_cmd(args).context("evaluate"),
+        Command::Bench(args) => bench_cmd(args).context("bench"),
         #[cfg(feature = "gui")]
         Command::Gui(args) => darts_pt::gui::run_app(args.run.clone(), args.start.clone())
             .map_err(anyhow::Error::msg)
@@ -904,6 +1072,8 @@ struct TrainArgs {
     /// Compute device: cpu or wgpu.
     #[arg(long, default_value = "cpu", value_parser = parse_backend)]
     device: Backend,
+    #[command(flatten)]
+    kernels: KernelArgs,
     /// Run directory to write [default: runs/train-DATASET-sSEED].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -1054,6 +1224,8 @@ struct EvaluateArgs {
     /// Compute device: cpu or wgpu.
     #[arg(long, default_value = "cpu", value_parser = parse_backend)]
     device: Backend,
+    #[command(flatten)]
+    kernels: KernelArgs,
     /// Print JSON: architecture, epoch, test_loss, test_acc, test_images.
     #[arg(long)]
     json: bool,

@@ -82,8 +82,14 @@ impl BatchNorm2d {
         }
     }
 
-    /// Normalise `x` `[batch, channels, height, width]`.
+    /// Normalise `x` `[batch, channels, height, width]`. With batch statistics and the fused
+    /// kernels on flex, one fused op (no γ/β work when affine-free); Burn's composition otherwise.
     pub fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
+        if mode != BnMode::Eval
+            && let Some(out) = self.forward_fused(&x, mode)
+        {
+            return out;
+        }
         let device = x.device();
         let (gamma, beta) = self.affine(&device);
         match mode {
@@ -115,6 +121,60 @@ impl BatchNorm2d {
                 out.output
             }
         }
+    }
+}
+
+impl BatchNorm2d {
+    /// The fused batch-statistics path (see [`crate::kernels`]); `None` where it does not apply.
+    fn forward_fused(&self, x: &Tensor<4>, mode: BnMode) -> Option<Tensor<4>> {
+        let affine = match (&self.weight, &self.bias) {
+            (Some(w), Some(b)) => Some((w.val(), b.val())),
+            _ => None,
+        };
+        let (output, mean, var) = crate::kernels::batch_norm_train(
+            x,
+            affine.as_ref().map(|(g, b)| (g, b)),
+            self.epsilon,
+        )?;
+        if mode == BnMode::Train {
+            let [b, _, h, w] = x.dims();
+            let n = (b * h * w) as f64;
+            let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+            let m = self.momentum;
+            let device = x.device();
+            let batch_mean = Tensor::<1>::from_floats(mean.as_slice(), &device);
+            let batch_var = Tensor::<1>::from_floats(var.as_slice(), &device);
+            let old_mean = self.running_mean.value_sync().to_device(&device).detach();
+            let old_var = self.running_var.value_sync().to_device(&device).detach();
+            let new_mean = old_mean.mul_scalar(1.0 - m).add(batch_mean.mul_scalar(m));
+            let new_var = old_var
+                .mul_scalar(1.0 - m)
+                .add(batch_var.mul_scalar(m * unbiased));
+            self.running_mean.update(new_mean.detach());
+            self.running_var.update(new_var.detach());
+            let _ = self.running_mean.value_sync();
+            let _ = self.running_var.value_sync();
+        }
+        Some(output)
+    }
+}
+
+/// The ReLU of an op input, computed at most once and shared by every ReLU-first op that reads
+/// that input (a node's out-edges in a cell). ReLU is exact, so sharing changes no value; the
+/// reference computes one per op.
+#[derive(Debug, Default)]
+pub struct SharedRelu(std::cell::OnceCell<Tensor<4>>);
+
+impl SharedRelu {
+    /// No ReLU computed yet.
+    pub fn new() -> Self {
+        SharedRelu::default()
+    }
+
+    /// `relu(x)`, computed on the first call and reused after (`x` must be the same tensor on
+    /// every call).
+    pub fn of(&self, x: &Tensor<4>) -> Tensor<4> {
+        self.0.get_or_init(|| relu(x.clone())).clone()
     }
 }
 
@@ -168,7 +228,13 @@ impl ReluConvBn {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h', w']`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)), bn)
+        self.forward_relu(relu(x), bn)
+    }
+
+    /// [`ReluConvBn::forward`] from the already computed `relu(x)`.
+    pub fn forward_relu(&self, relu_x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.bn
+            .forward(crate::kernels::conv2d(relu_x, &self.conv), bn)
     }
 }
 
@@ -205,8 +271,14 @@ impl DilConv {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h / s, w / s]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.forward_relu(relu(x), bn)
+    }
+
+    /// [`DilConv::forward`] from the already computed `relu(x)`.
+    pub fn forward_relu(&self, relu_x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        let depthwise = crate::kernels::conv2d(relu_x, &self.depthwise);
         self.bn
-            .forward(self.pointwise.forward(self.depthwise.forward(relu(x))), bn)
+            .forward(crate::kernels::conv2d(depthwise, &self.pointwise), bn)
     }
 }
 
@@ -238,7 +310,12 @@ impl SepConv {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h / s, w / s]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.second.forward(self.first.forward(x, bn), bn)
+        self.forward_relu(relu(x), bn)
+    }
+
+    /// [`SepConv::forward`] from the already computed `relu(x)`.
+    pub fn forward_relu(&self, relu_x: Tensor<4>, bn: BnMode) -> Tensor<4> {
+        self.second.forward(self.first.forward_relu(relu_x, bn), bn)
     }
 }
 
@@ -276,7 +353,11 @@ impl FactorizedReduce {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h / 2, w / 2]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        let x = relu(x);
+        self.forward_relu(relu(x), bn)
+    }
+
+    /// [`FactorizedReduce::forward`] from the already computed `relu(x)`.
+    pub fn forward_relu(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let shifted = if self.pad_shift {
             x.clone()
@@ -287,7 +368,10 @@ impl FactorizedReduce {
             x.clone().slice([0..b, 0..c, 1..h, 1..w])
         };
         let out = Tensor::cat(
-            vec![self.conv_1.forward(x), self.conv_2.forward(shifted)],
+            vec![
+                crate::kernels::conv2d(x, &self.conv_1),
+                crate::kernels::conv2d(shifted, &self.conv_2),
+            ],
             1,
         );
         self.bn.forward(out, bn)
@@ -311,13 +395,16 @@ impl Pool {
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         let s = self.stride;
         let y = if self.average {
-            avg_pool2d(
-                x,
-                AvgPoolOptions::new([3, 3])
-                    .with_stride([s, s])
-                    .with_padding([1, 1])
-                    .with_count_include_pad(false),
-            )
+            match crate::kernels::avg_pool3x3(&x, s) {
+                Some(y) => y,
+                None => avg_pool2d(
+                    x,
+                    AvgPoolOptions::new([3, 3])
+                        .with_stride([s, s])
+                        .with_padding([1, 1])
+                        .with_count_include_pad(false),
+                ),
+            }
         } else {
             max_pool2d(
                 x,
@@ -459,6 +546,18 @@ impl Op {
             Op::SepConv(s) => s.forward(x, bn),
             Op::DilConv(d) => d.forward(x, bn),
             Op::ReluConvBn(r) => r.forward(x, bn),
+        }
+    }
+
+    /// [`Op::forward`] with the input's ReLU shared: ops that start with a ReLU take it from
+    /// `relu_x` (computed once for all of them), the others read `x`.
+    pub fn forward_shared(&self, x: &Tensor<4>, relu_x: &SharedRelu, bn: BnMode) -> Tensor<4> {
+        match self {
+            Op::FactorizedReduce(f) => f.forward_relu(relu_x.of(x), bn),
+            Op::SepConv(s) => s.forward_relu(relu_x.of(x), bn),
+            Op::DilConv(d) => d.forward_relu(relu_x.of(x), bn),
+            Op::ReluConvBn(r) => r.forward_relu(relu_x.of(x), bn),
+            _ => self.forward(x.clone(), bn),
         }
     }
 }

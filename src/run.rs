@@ -3,7 +3,7 @@
 //! ```text
 //! RUN_DIR/
 //!   config.toml        every resolved setting
-//!   manifest.json      crate version, backend and adapter, seed, dataset files' sha256, times
+//!   manifest.json      version, backend, adapter, kernels, seed, dataset files' sha256, times
 //!   metrics.jsonl      one line per epoch: losses, accuracies, lr, ε, softmax(α), seconds
 //!   checkpoints/       LATEST (name of the newest) and epoch-NNNN/ {supernet.bpk, state.safetensors, state.json}
 //!   genotype_magnitude.txt / .json
@@ -420,8 +420,8 @@ pub(crate) fn prepare(settings: &SearchSettings) -> Result<Prepared> {
 }
 
 /// Create a run directory: `config.toml` (the serialised `settings`), `manifest.json` (crate
-/// version, backend and adapter, seed, dataset, training images used, start time, plus the fields
-/// of `extra`) and an empty `metrics.jsonl`.
+/// version, backend and adapter, `--kernels`, seed, dataset, training images used, start time,
+/// plus the fields of `extra`) and an empty `metrics.jsonl`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_run_dir<S: Serialize>(
     run_dir: &Path,
@@ -438,6 +438,7 @@ pub(crate) fn start_run_dir<S: Serialize>(
         "version": env!("CARGO_PKG_VERSION"),
         "backend": backend.as_str(),
         "adapter": adapter,
+        "kernels": crate::kernels::kernels().as_str(),
         "seed": seed,
         "dataset": dataset.as_str(),
         "train_images": train_images,

@@ -300,13 +300,19 @@ impl Trainer {
 
     /// First-order α gradients (spec §2.3): ∂L_val/∂α per cell type (`[edges, ops]` each) at the
     /// current weights, BN in training mode; with the α-step loss `[1]` and correct count `[1]`.
+    ///
+    /// The network weights are not tracked in this pass, so the backward pass computes no weight
+    /// gradient (the reference computes them and zeroes them unused: no number changes). BN
+    /// running statistics are shared with `self.net` and updated as in the reference.
     fn first_order_alpha_grads(
         &self,
         valid: &Batch,
     ) -> (Vec<Tensor<2>>, Tensor<1>, Tensor<1, Int>) {
-        let logits = self
-            .net
-            .forward(valid.images.clone(), &self.weights(false), BnMode::Train);
+        let logits = self.net.clone().no_grad().forward(
+            valid.images.clone(),
+            &self.weights(false),
+            BnMode::Train,
+        );
         let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
         let grads = loss.backward();
         let g = self

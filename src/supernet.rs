@@ -12,7 +12,9 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ops::{BatchNorm2d, BnMode, FactorizedReduce, Op, OpFlavor, ReluConvBn, conv};
+use crate::ops::{
+    BatchNorm2d, BnMode, FactorizedReduce, Op, OpFlavor, ReluConvBn, SharedRelu, conv,
+};
 use crate::space::{CellType, DARTS_STEPS, Family, SearchSpace, SpaceName};
 use crate::weights::{CellWeights, Mask, MixWeights, Overrides};
 
@@ -114,15 +116,54 @@ pub struct MixedOp {
 impl MixedOp {
     /// `x` `[b, c, h, w]` → `Some([b, c, h / s, w / s])`, or `None` when no term is computed
     /// (the edge contributes exactly zero).
+    ///
+    /// `relu_x` holds `relu(x)` for the ReLU-first ops, shared with the other edges that read `x`
+    /// ([`SharedRelu`]). With the fused kernels on flex, the weighted sum is one fused op
+    /// ([`crate::kernels`]); its output is bit-identical to the composition.
     pub fn forward(
         &self,
         x: &Tensor<4>,
+        relu_x: &SharedRelu,
         weights: &[Option<Tensor<4>>],
         bn: BnMode,
     ) -> Option<Tensor<4>> {
+        let computed = |k: usize| weights[k].is_some() && !self.ops[k].is_zero();
+        if crate::kernels::fused_for(x) {
+            let (mut outs, mut ws) = (Vec::new(), Vec::new());
+            for (k, w) in weights.iter().enumerate() {
+                if let Some(w) = w.as_ref().filter(|_| computed(k)) {
+                    outs.push(self.ops[k].forward_shared(x, relu_x, bn));
+                    ws.push(w.clone().reshape([1]));
+                }
+            }
+            if outs.is_empty() {
+                return None;
+            }
+            if outs.len() == 1 {
+                let w = ws.pop().expect("one weight").reshape([1, 1, 1, 1]);
+                return Some(outs.pop().expect("one term").mul(w));
+            }
+            let w = Tensor::cat(ws, 0);
+            if let Some(y) = crate::kernels::weighted_sum(&outs, &w) {
+                return Some(y);
+            }
+            // Shapes the kernel does not take: the composition, from the outputs computed.
+            let mut acc: Option<Tensor<4>> = None;
+            for (out, k) in outs
+                .into_iter()
+                .zip((0..weights.len()).filter(|&k| computed(k)))
+            {
+                let term = out.mul(weights[k].clone().expect("computed"));
+                acc = Some(match acc {
+                    Some(a) => a.add(term),
+                    None => term,
+                });
+            }
+            return acc;
+        }
         weighted_sum(weights, |k| {
             let op = &self.ops[k];
-            (!op.is_zero()).then(|| op.forward(x.clone(), bn))
+            (!op.is_zero()).then(|| op.forward_shared(x, relu_x, bn))
         })
     }
 }
@@ -245,12 +286,15 @@ impl DartsCell {
         let node_shape = [b, self.channels, h.div_ceil(s), wd.div_ceil(s)];
         let device = s1.device();
         let mut states = vec![s0, s1];
+        let relus: Vec<SharedRelu> = (0..2 + DARTS_STEPS).map(|_| SharedRelu::new()).collect();
         let mut offset = 0;
         for _ in 0..DARTS_STEPS {
             let terms = states
                 .iter()
                 .enumerate()
-                .map(|(j, h)| self.edges[offset + j].forward(h, &w.scalars[offset + j], bn))
+                .map(|(j, h)| {
+                    self.edges[offset + j].forward(h, &relus[j], &w.scalars[offset + j], bn)
+                })
                 .collect();
             let node = sum_terms(terms, node_shape, &device);
             offset += states.len();
@@ -309,7 +353,9 @@ impl DartsSupernet {
     }
 
     fn forward(&self, x: Tensor<4>, w: &MixWeights, bn: BnMode) -> Tensor<2> {
-        let stem = self.stem_bn.forward(self.stem_conv.forward(x), bn);
+        let stem = self
+            .stem_bn
+            .forward(crate::kernels::conv2d(x, &self.stem_conv), bn);
         let (mut s0, mut s1) = (stem.clone(), stem);
         for cell in &self.cells {
             let cw = if cell.reduction {
@@ -344,11 +390,12 @@ impl Nb201Cell {
         let shape = x.dims();
         let device = x.device();
         let mut nodes = vec![x];
+        let relus: Vec<SharedRelu> = (0..4).map(|_| SharedRelu::new()).collect();
         let mut e = 0;
         for i in 1..4 {
             let terms = (0..i)
                 .map(|j| {
-                    let t = self.edges[e].forward(&nodes[j], &w.scalars[e], bn);
+                    let t = self.edges[e].forward(&nodes[j], &relus[j], &w.scalars[e], bn);
                     e += 1;
                     t
                 })
@@ -385,7 +432,7 @@ impl ResNetBlock {
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         let main = self.conv_b.forward(self.conv_a.forward(x.clone(), bn), bn);
         let pooled = avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]));
-        self.downsample.forward(pooled).add(main)
+        crate::kernels::conv2d(pooled, &self.downsample).add(main)
     }
 }
 
@@ -451,7 +498,9 @@ impl Nb201Supernet {
     }
 
     fn forward(&self, x: Tensor<4>, w: &MixWeights, bn: BnMode) -> Tensor<2> {
-        let mut h = self.stem_bn.forward(self.stem_conv.forward(x), bn);
+        let mut h = self
+            .stem_bn
+            .forward(crate::kernels::conv2d(x, &self.stem_conv), bn);
         for layer in &self.cells {
             h = match layer {
                 Nb201Layer::Cell(cell) => cell.forward(h, &w.normal, bn),

@@ -13,7 +13,9 @@ web=$(pwd)
 root=$(cd .. && pwd)
 wbg_version=0.2.130
 tools=${DARTS_PT_TOOLS:-$root/.tools}
-target=${CARGO_TARGET_DIR:-$root/target-wasm}
+# The wasm build keeps its own target directory (rustc-web and rustup's rustc must not share one);
+# CARGO_TARGET_DIR, meant for the native build, is ignored here.
+target=${DARTS_PT_WASM_TARGET_DIR:-$root/target-wasm}
 
 packages="rustc-web cargo-web rust-web-src rust-web-llvm lld-22"
 if ! dpkg -s $packages >/dev/null 2>&1; then

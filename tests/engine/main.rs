@@ -448,10 +448,12 @@ fn flex_and_wgpu_agree_on_logits_and_alpha_gradients() {
     }
 }
 
+mod bench;
 mod fidelity;
 #[cfg(feature = "gui")]
 mod gui;
 mod import;
+mod kernels;
 mod network;
 mod search;
 mod select;

@@ -1,0 +1,86 @@
+//! From Burn's run-time `Tensor<D>` to the flex primitives the kernels work on, and back.
+
+use burn::tensor::{DType, Tensor, TensorData};
+use burn_autodiff::Autodiff;
+use burn_flex::{Flex, FlexTensor};
+
+/// The autodiff flavour of flex that `Device::flex().autodiff()` creates.
+pub(crate) type AdFlex = Autodiff<Flex>;
+/// An autodiff-tracked flex tensor.
+pub(crate) type AdTensor = <AdFlex as burn::backend::BackendTypes>::FloatTensorPrimitive;
+
+/// A float tensor on flex, with or without autodiff.
+pub(crate) enum Flexed {
+    /// A plain flex tensor (no autodiff device).
+    Plain(FlexTensor),
+    /// A tensor of flex's autodiff device.
+    Tracked(AdTensor),
+}
+
+/// `t` as a flex primitive, or `None` when it lives on another backend or is not f32 (the caller
+/// then takes the plain path).
+pub(crate) fn flexed<const D: usize>(t: &Tensor<D>) -> Option<Flexed> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    if let Ok(p) = t.clone().try_into_primitive::<Flex>() {
+        return Some(Flexed::Plain(p));
+    }
+    if let Ok(p) = t.clone().try_into_primitive::<AdFlex>() {
+        return Some(Flexed::Tracked(p));
+    }
+    None
+}
+
+/// Whether `t` is an f32 tensor on flex (autodiff or not): the fused kernels apply.
+pub fn supported<const D: usize>(t: &Tensor<D>) -> bool {
+    flexed(t).is_some()
+}
+
+impl Flexed {
+    /// The values, whatever the wrapper.
+    pub(crate) fn primitive(&self) -> FlexTensor {
+        match self {
+            Flexed::Plain(p) => p.clone(),
+            Flexed::Tracked(t) => t.primitive().clone(),
+        }
+    }
+}
+
+/// A contiguous f32 view of `t` (copied only when its layout is strided or offset).
+pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The f32 values of a contiguous tensor.
+pub(crate) fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+/// A flex tensor of `shape` holding `v`.
+pub(crate) fn from_vec(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape))
+}
+
+/// The shape of a flex tensor.
+pub(crate) fn dims(t: &FlexTensor) -> Vec<usize> {
+    use burn::backend::TensorMetadata;
+    t.shape().to_vec()
+}
+
+/// Wrap a plain result back into a `Tensor` of the plain flex device.
+pub(crate) fn plain_tensor<const D: usize>(p: FlexTensor) -> Tensor<D> {
+    Tensor::from_primitive::<Flex>(p)
+}
+
+/// Wrap an autodiff result back into a `Tensor` of the flex autodiff device.
+pub(crate) fn tracked_tensor<const D: usize>(p: AdTensor) -> Tensor<D> {
+    Tensor::from_primitive::<AdFlex>(p)
+}
+
+/// Elements per parallel work item of the element-wise kernels (64 KiB of f32).
+pub(crate) const CHUNK: usize = 16 * 1024;

@@ -1,0 +1,35 @@
+//! Fused ops of darts-pt as Burn backend extensions on the `flex` CPU backend, each with a
+//! hand-written backward registered in Burn's autodiff graph:
+//!
+//! * [`batch_norm_train`]: BatchNorm with batch statistics, affine or not, 2 passes each way
+//!   (Burn's generic composition makes about 9 forward and 13 backward, plus γ/β work for an
+//!   affine-free BN).
+//! * [`avg_pool3x3`]: `avg_pool_3x3` without padding in the count, one pass each way.
+//! * [`weighted_sum`]: a mixed op's `Σ_k w_k · out_k`, one pass forward.
+//! * [`conv2d_dense`]: a dense convolution with flex's forward and a backward of matrix
+//!   products per image (input gradient by col2im, weight gradient by im2col).
+//! * [`depthwise_conv2d`]: the depthwise k×k convolution of `sep_conv` / `dil_conv`, with direct
+//!   loops for both gradients (Burn's generic backward loops over groups and copies im2col
+//!   buffers).
+//!
+//! Every function returns `None` when its tensors do not live on flex as f32, so that the caller
+//! falls back to Burn's composition (the wgpu backend, the browser). Crate tests compare each op
+//! with that composition, outputs and gradients, within a stated max |a−b| / max |b|.
+//! Tensor layout: `[batch, channels, height, width]`.
+
+mod bn;
+mod bridge;
+mod conv;
+mod dwconv;
+mod pool;
+mod wsum;
+
+pub use bn::{BnOutput, batch_norm_train};
+pub use bridge::supported;
+pub use conv::conv2d_dense;
+pub use dwconv::depthwise_conv2d;
+pub use pool::avg_pool3x3;
+pub use wsum::{MAX_TERMS, weighted_sum};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+//! Which implementation of the hot ops a process uses: `--kernels plain|fused`.
+//!
+//! * `plain`: every op is a composition of Burn tensor ops (the reference's semantics, op for op).
+//! * `fused` (default): where the tensor lives on Burn's `flex` CPU backend, the ops of the
+//!   `darts-pt-kernels` crate (`shaders/`) replace those compositions: affine-free / affine
+//!   BatchNorm with batch statistics, 3×3 average pooling without padding in the count, the
+//!   mixed-op weighted sum, depthwise convolution. Each computes the same numbers as the plain
+//!   path within a tolerance its tests state (max |a−b| / max |b|), forward and backward. A
+//!   backend without a fused implementation (wgpu, the browser) takes the plain path by itself.
+//!
+//! The choice is process-wide (an atomic), set once from the command line, and recorded in each
+//! run's `manifest.json`. Model-level savings that are exact rewrites on every backend (the ReLU
+//! of a node shared by its ReLU-Conv-BN ops, no network-weight gradients in the first-order α
+//! step) are always on: they change no number beyond float summation order.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+cli_enum! {
+    /// `--kernels`: the fused CPU kernels or Burn's plain compositions.
+    Kernels {
+        /// Burn tensor-op compositions everywhere (for bisecting).
+        Plain = "plain",
+        /// The fused ops of `darts-pt-kernels` on flex; plain elsewhere.
+        #[default]
+        Fused = "fused",
+    }
+}
+
+static KERNELS: AtomicU8 = AtomicU8::new(1);
+
+/// Choose the kernels for this process (the CLI does it once, before building any network).
+pub fn set_kernels(k: Kernels) {
+    KERNELS.store(k as u8, Ordering::Relaxed);
+}
+
+thread_local! {
+    static OVERRIDE: std::cell::Cell<Option<Kernels>> = const { std::cell::Cell::new(None) };
+}
+
+/// The kernels this thread uses: the [`with_kernels`] override, else the process-wide choice.
+pub fn kernels() -> Kernels {
+    if let Some(k) = OVERRIDE.with(|o| o.get()) {
+        return k;
+    }
+    if KERNELS.load(Ordering::Relaxed) == 0 {
+        Kernels::Plain
+    } else {
+        Kernels::Fused
+    }
+}
+
+/// Run `f` with kernels `k` on this thread only (threads `f` spawns keep the process-wide
+/// choice). For comparing the two paths side by side, e.g. in tests.
+pub fn with_kernels<R>(k: Kernels, f: impl FnOnce() -> R) -> R {
+    let before = OVERRIDE.with(|o| o.replace(Some(k)));
+    struct Restore(Option<Kernels>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OVERRIDE.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+/// BatchNorm with batch statistics through the fused kernel: `(output, mean, biased variance)`,
+/// or `None` when the plain path must run (kernels `plain`, a backend other than flex, the
+/// browser build).
+pub(crate) fn batch_norm_train(
+    x: &burn::tensor::Tensor<4>,
+    affine: Option<(&burn::tensor::Tensor<1>, &burn::tensor::Tensor<1>)>,
+    epsilon: f64,
+) -> Option<(burn::tensor::Tensor<4>, Vec<f32>, Vec<f32>)> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels() == Kernels::Fused {
+        return darts_pt_kernels::batch_norm_train(x, affine, epsilon)
+            .map(|o| (o.output, o.mean, o.var));
+    }
+    let _ = (x, affine, epsilon);
+    None
+}
+
+/// `avg_pool_3x3` (padding 1, padding not counted) through the fused kernel, or `None` (see
+/// [`batch_norm_train`]).
+pub(crate) fn avg_pool3x3(
+    x: &burn::tensor::Tensor<4>,
+    stride: usize,
+) -> Option<burn::tensor::Tensor<4>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels() == Kernels::Fused {
+        return darts_pt_kernels::avg_pool3x3(x, stride);
+    }
+    let _ = (x, stride);
+    None
+}
+
+/// A mixed op's `Σ_k w_k · terms[k]` through the fused kernel (`weights` `[K]`), or `None` (see
+/// [`batch_norm_train`]).
+pub(crate) fn weighted_sum(
+    terms: &[burn::tensor::Tensor<4>],
+    weights: &burn::tensor::Tensor<1>,
+) -> Option<burn::tensor::Tensor<4>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels() == Kernels::Fused {
+        return darts_pt_kernels::weighted_sum(terms, weights);
+    }
+    let _ = (terms, weights);
+    None
+}
+
+/// Whether the fused kernels apply to `t` on this thread: they are switched on and `t` is an f32
+/// tensor on flex (with or without autodiff).
+pub fn applies<const D: usize>(t: &burn::tensor::Tensor<D>) -> bool {
+    fused_for(t)
+}
+
+/// Whether `t` lives where the fused kernels apply (and they are switched on).
+pub(crate) fn fused_for<const D: usize>(t: &burn::tensor::Tensor<D>) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels() == Kernels::Fused {
+        return darts_pt_kernels::supported(t);
+    }
+    let _ = t;
+    false
+}
+
+/// `conv.forward(x)`, through the fused kernels where they apply: a depthwise convolution
+/// (`groups` = channels) or a dense one (`groups` = 1, dilation 1), without bias, with square
+/// kernel, equal strides and symmetric padding. Any other convolution, and every convolution on
+/// the plain path, is Burn's.
+pub(crate) fn conv2d(
+    x: burn::tensor::Tensor<4>,
+    conv: &burn::nn::conv::Conv2d,
+) -> burn::tensor::Tensor<4> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels() == Kernels::Fused
+        && let burn::nn::PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding
+        && top == left
+        && top == bottom
+        && top == right
+        && conv.bias.is_none()
+        && conv.stride[0] == conv.stride[1]
+        && conv.dilation[0] == conv.dilation[1]
+        && conv.kernel_size[0] == conv.kernel_size[1]
+    {
+        let [_, c, _, _] = x.dims();
+        let (s, d) = (conv.stride[0], conv.dilation[0]);
+        let fused = if conv.groups == c && c > 1 {
+            darts_pt_kernels::depthwise_conv2d(&x, &conv.weight.val(), s, top, d)
+        } else if conv.groups == 1 && d == 1 {
+            darts_pt_kernels::conv2d_dense(&x, &conv.weight.val(), s, top)
+        } else {
+            None
+        };
+        if let Some(y) = fused {
+            return y;
+        }
+    }
+    conv.forward(x)
+}
