@@ -896,13 +896,31 @@ fn nb201_table(args: &TableArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// mimalloc instead of glibc's allocator: the engine allocates a fresh buffer for nearly every
-/// tensor op, and mimalloc reuses freed pages instead of faulting new ones in (measured in the
-/// issue-14 note).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// Keep freed memory for reuse. The engine allocates a fresh buffer for nearly every tensor op
+/// and frees it soon after; with glibc's defaults, buffers above its (adaptive) mmap threshold
+/// are unmapped when freed and the next step faults them in again, page by page, each page
+/// cleared by the kernel (a large share of a step in the profile). Raising the mmap threshold to
+/// its maximum (32 MiB) and the trim threshold out of reach keeps them in the heap, so a step
+/// reuses the pages of the previous one; memory use stays at the peak of a step. This is what
+/// the benchmark gives the PyTorch reference through `MALLOC_MMAP_THRESHOLD_` /
+/// `MALLOC_TRIM_THRESHOLD_`, which still win when set. (mimalloc was measured too, issue-14
+/// note: it re-faulted about 10× the peak memory per run as huge pages and was slower.)
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: mallopt only sets allocator parameters; called first thing in `main`.
+            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) };
+        }
+        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
+            // SAFETY: as above.
+            unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) };
+        }
+    }
+}
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     if let Some(k) = cli.command.kernels() {
         kernels::set_kernels(k);

@@ -28,8 +28,68 @@ fn window(o: usize, stride: usize, n: usize) -> (usize, usize) {
     (lo, hi)
 }
 
+/// `out[j] = x[j−1] + x[j] + x[j+1]` over the positions inside the row.
+#[inline]
+fn row_sum3(x: &[f32], out: &mut [f32]) {
+    let w = x.len();
+    if w == 1 {
+        out[0] = x[0];
+        return;
+    }
+    out[0] = x[0] + x[1];
+    for j in 1..w - 1 {
+        out[j] = x[j - 1] + x[j] + x[j + 1];
+    }
+    out[w - 1] = x[w - 2] + x[w - 1];
+}
+
+/// Number of positions of a 3-wide window centred at `i` inside `0..n` (stride 1, padding 1).
+#[inline]
+fn count3(i: usize, n: usize) -> f32 {
+    (usize::from(i > 0) + 1 + usize::from(i + 1 < n)) as f32
+}
+
+/// 3×3 window sums of one `[h, w]` plane, stride 1, zero outside, divided by `divisor(i, j)`
+/// when `divide` (the forward) or not (the backward of `g = dy / count`).
+fn box3(x: &[f32], h: usize, w: usize, rows: &mut Vec<f32>, out: &mut [f32], divide: bool) {
+    rows.resize(h * w, 0.0);
+    for r in 0..h {
+        row_sum3(&x[r * w..(r + 1) * w], &mut rows[r * w..(r + 1) * w]);
+    }
+    let cols: Vec<f32> = (0..w).map(|j| count3(j, w)).collect();
+    for i in 0..h {
+        let o = &mut out[i * w..(i + 1) * w];
+        o.copy_from_slice(&rows[i * w..(i + 1) * w]);
+        if i > 0 {
+            for (v, &a) in o.iter_mut().zip(&rows[(i - 1) * w..i * w]) {
+                *v += a;
+            }
+        }
+        if i + 1 < h {
+            for (v, &a) in o.iter_mut().zip(&rows[(i + 1) * w..(i + 2) * w]) {
+                *v += a;
+            }
+        }
+        if divide {
+            let rc = count3(i, h);
+            for (v, &cc) in o.iter_mut().zip(&cols) {
+                *v /= rc * cc;
+            }
+        }
+    }
+}
+
 fn forward(x: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
     let (ho, wo) = (out_len(h, s), out_len(w, s));
+    if s == 1 {
+        let mut y = vec![0.0f32; planes * h * w];
+        y.par_chunks_mut(h * w)
+            .enumerate()
+            .for_each_init(Vec::new, |rows, (p, out)| {
+                box3(&x[p * h * w..(p + 1) * h * w], h, w, rows, out, true)
+            });
+        return y;
+    }
     let mut y = vec![0.0f32; planes * ho * wo];
     y.par_chunks_mut(ho * wo).enumerate().for_each(|(p, out)| {
         let xs = &x[p * h * w..(p + 1) * h * w];
@@ -52,6 +112,31 @@ fn forward(x: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
 
 fn backward(dy: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
     let (ho, wo) = (out_len(h, s), out_len(w, s));
+    if s == 1 {
+        // Input (r, c) is in the windows of outputs r−1..r+1 × c−1..c+1 (stride 1, padding 1):
+        // dx is the 3×3 window sum of g = dy / count.
+        let mut dx = vec![0.0f32; planes * h * w];
+        let cols: Vec<f32> = (0..w).map(|j| count3(j, w)).collect();
+        dx.par_chunks_mut(h * w).enumerate().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(rows, g), (p, gx)| {
+                let gy = &dy[p * h * w..(p + 1) * h * w];
+                g.resize(h * w, 0.0);
+                for i in 0..h {
+                    let rc = count3(i, h);
+                    for ((d, &v), &cc) in g[i * w..(i + 1) * w]
+                        .iter_mut()
+                        .zip(&gy[i * w..(i + 1) * w])
+                        .zip(&cols)
+                    {
+                        *d = v / (rc * cc);
+                    }
+                }
+                box3(g, h, w, rows, gx, false)
+            },
+        );
+        return dx;
+    }
     let mut dx = vec![0.0f32; planes * h * w];
     dx.par_chunks_mut(h * w).enumerate().for_each(|(p, g)| {
         let gy = &dy[p * ho * wo..(p + 1) * ho * wo];
