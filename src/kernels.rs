@@ -98,6 +98,19 @@ pub(crate) fn avg_pool3x3(
     None
 }
 
+/// `max_pool_3x3` (padding 1) through the fused kernel, or `None` (see [`batch_norm_train`]).
+pub(crate) fn max_pool3x3(
+    x: &burn::tensor::Tensor<4>,
+    stride: usize,
+) -> Option<burn::tensor::Tensor<4>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels() == Kernels::Fused {
+        return darts_pt_kernels::max_pool3x3(x, stride);
+    }
+    let _ = (x, stride);
+    None
+}
+
 /// A mixed op's `Σ_k w_k · terms[k]` through the fused kernel (`weights` `[K]`), or `None` (see
 /// [`batch_norm_train`]).
 pub(crate) fn weighted_sum(
@@ -161,4 +174,15 @@ pub(crate) fn conv2d(
         }
     }
     conv.forward(x)
+}
+
+/// ReLU through the fused kernel (all cores), Burn's `relu` otherwise (see [`batch_norm_train`]).
+pub(crate) fn relu(x: burn::tensor::Tensor<4>) -> burn::tensor::Tensor<4> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels() == Kernels::Fused
+        && let Some(y) = darts_pt_kernels::relu(&x)
+    {
+        return y;
+    }
+    burn::tensor::activation::relu(x)
 }

@@ -10,7 +10,6 @@
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -174,7 +173,9 @@ impl SharedRelu {
     /// `relu(x)`, computed on the first call and reused after (`x` must be the same tensor on
     /// every call).
     pub fn of(&self, x: &Tensor<4>) -> Tensor<4> {
-        self.0.get_or_init(|| relu(x.clone())).clone()
+        self.0
+            .get_or_init(|| crate::kernels::relu(x.clone()))
+            .clone()
     }
 }
 
@@ -228,7 +229,7 @@ impl ReluConvBn {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h', w']`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.forward_relu(relu(x), bn)
+        self.forward_relu(crate::kernels::relu(x), bn)
     }
 
     /// [`ReluConvBn::forward`] from the already computed `relu(x)`.
@@ -271,7 +272,7 @@ impl DilConv {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h / s, w / s]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.forward_relu(relu(x), bn)
+        self.forward_relu(crate::kernels::relu(x), bn)
     }
 
     /// [`DilConv::forward`] from the already computed `relu(x)`.
@@ -310,7 +311,7 @@ impl SepConv {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h / s, w / s]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.forward_relu(relu(x), bn)
+        self.forward_relu(crate::kernels::relu(x), bn)
     }
 
     /// [`SepConv::forward`] from the already computed `relu(x)`.
@@ -353,7 +354,7 @@ impl FactorizedReduce {
 
     /// `[b, c_in, h, w]` → `[b, c_out, h / 2, w / 2]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        self.forward_relu(relu(x), bn)
+        self.forward_relu(crate::kernels::relu(x), bn)
     }
 
     /// [`FactorizedReduce::forward`] from the already computed `relu(x)`.
@@ -406,12 +407,15 @@ impl Pool {
                 ),
             }
         } else {
-            max_pool2d(
-                x,
-                MaxPoolOptions::new([3, 3])
-                    .with_stride([s, s])
-                    .with_padding([1, 1]),
-            )
+            match crate::kernels::max_pool3x3(&x, s) {
+                Some(y) => y,
+                None => max_pool2d(
+                    x,
+                    MaxPoolOptions::new([3, 3])
+                        .with_stride([s, s])
+                        .with_padding([1, 1]),
+                ),
+            }
         };
         match &self.bn {
             Some(b) => b.forward(y, bn),

@@ -4,7 +4,7 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -507,7 +507,7 @@ impl Nb201Supernet {
                 Nb201Layer::Reduction(block) => block.forward(h, bn),
             };
         }
-        let h = relu(self.lastact_bn.forward(h, bn));
+        let h = crate::kernels::relu(self.lastact_bn.forward(h, bn));
         self.classifier.forward(global_avg_pool(h))
     }
 }

@@ -4,6 +4,8 @@
 //! * [`batch_norm_train`]: BatchNorm with batch statistics, affine or not, 2 passes each way
 //!   (Burn's generic composition makes about 9 forward and 13 backward, plus γ/β work for an
 //!   affine-free BN).
+//! * [`relu`]: ReLU on all cores (flex runs unary ops on one).
+//! * [`max_pool3x3`]: `max_pool_3x3`, the gradient to each window's first maximum.
 //! * [`avg_pool3x3`]: `avg_pool_3x3` without padding in the count, one pass each way.
 //! * [`weighted_sum`]: a mixed op's `Σ_k w_k · out_k`, one pass forward.
 //! * [`conv2d_dense`]: a dense convolution with flex's forward and a backward of matrix
@@ -22,13 +24,15 @@ mod bridge;
 mod conv;
 mod dwconv;
 mod pool;
+mod relu;
 mod wsum;
 
 pub use bn::{BnOutput, batch_norm_train};
 pub use bridge::supported;
 pub use conv::conv2d_dense;
 pub use dwconv::depthwise_conv2d;
-pub use pool::avg_pool3x3;
+pub use pool::{avg_pool3x3, max_pool3x3};
+pub use relu::relu;
 pub use wsum::{MAX_TERMS, weighted_sum};
 
 #[cfg(test)]

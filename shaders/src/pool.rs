@@ -208,3 +208,113 @@ pub fn avg_pool3x3(x: &Tensor<4>, stride: usize) -> Option<Tensor<4>> {
         }
     })
 }
+
+/// Index (within the plane) of the first maximum of the window of output (i, j), row-major.
+#[inline]
+fn argmax3(xs: &[f32], w: usize, (r0, r1): (usize, usize), (c0, c1): (usize, usize)) -> usize {
+    let mut best = r0 * w + c0;
+    let mut v = xs[best];
+    for r in r0..r1 {
+        for c in c0..c1 {
+            let x = xs[r * w + c];
+            if x > v {
+                v = x;
+                best = r * w + c;
+            }
+        }
+    }
+    best
+}
+
+fn max_forward(x: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
+    let (ho, wo) = (out_len(h, s), out_len(w, s));
+    let mut y = vec![0.0f32; planes * ho * wo];
+    y.par_chunks_mut(ho * wo).enumerate().for_each(|(p, out)| {
+        let xs = &x[p * h * w..(p + 1) * h * w];
+        for i in 0..ho {
+            let rows = window(i, s, h);
+            for j in 0..wo {
+                out[i * wo + j] = xs[argmax3(xs, w, rows, window(j, s, w))];
+            }
+        }
+    });
+    y
+}
+
+fn max_backward(x: &[f32], dy: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
+    let (ho, wo) = (out_len(h, s), out_len(w, s));
+    let mut dx = vec![0.0f32; planes * h * w];
+    dx.par_chunks_mut(h * w).enumerate().for_each(|(p, g)| {
+        let xs = &x[p * h * w..(p + 1) * h * w];
+        let gy = &dy[p * ho * wo..(p + 1) * ho * wo];
+        for i in 0..ho {
+            let rows = window(i, s, h);
+            for j in 0..wo {
+                g[argmax3(xs, w, rows, window(j, s, w))] += gy[i * wo + j];
+            }
+        }
+    });
+    dx
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+#[derive(Clone, Debug)]
+struct MaxState {
+    x: FlexTensor,
+    stride: usize,
+}
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    type State = MaxState;
+
+    fn backward(self, ops: Ops<MaxState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px] = ops.parents;
+        let dy: FlexTensor = contiguous(grads.consume::<Flex>(&ops.node));
+        if let Some(node) = px {
+            let shape = dims(&ops.state.x);
+            let dx = max_backward(
+                values(&ops.state.x),
+                values(&dy),
+                shape[0] * shape[1],
+                shape[2],
+                shape[3],
+                ops.state.stride,
+            );
+            grads.register::<Flex>(node.id, from_vec(dx, shape));
+        }
+    }
+}
+
+/// `max_pool_3x3` (padding 1, padded positions never win) of `x` `[batch, channels, h, w]` →
+/// `[batch, channels, ⌊(h−1)/s⌋+1, ⌊(w−1)/s⌋+1]`, `stride` 1 or 2. The gradient goes to the
+/// first maximum of each window in row-major order (the argmax is recomputed from the saved
+/// input, nothing else is stored). `None` when `x` is not an f32 tensor on flex.
+pub fn max_pool3x3(x: &Tensor<4>, stride: usize) -> Option<Tensor<4>> {
+    let fx = flexed(x)?;
+    let xp = contiguous(fx.primitive());
+    let shape = dims(&xp);
+    let (h, w) = (shape[2], shape[3]);
+    let y = max_forward(values(&xp), shape[0] * shape[1], h, w, stride);
+    let out = from_vec(
+        y,
+        vec![shape[0], shape[1], out_len(h, stride), out_len(w, stride)],
+    );
+    Some(match fx {
+        Flexed::Plain(_) => plain_tensor(out),
+        Flexed::Tracked(t) => {
+            let state = MaxState { x: xp, stride };
+            tracked_tensor(
+                match MaxPoolBackward
+                    .prepare::<NoCheckpointing>([t.node()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => prep.finish(state, out),
+                    OpsKind::UnTracked(prep) => prep.finish(out),
+                },
+            )
+        }
+    })
+}

@@ -307,3 +307,65 @@ fn dense_conv_matches_burn() {
         assert!(x2.grad(&g2).is_some());
     }
 }
+
+#[test]
+fn relu_matches_burn() {
+    use burn::tensor::activation::relu as burn_relu;
+    Device::flex().seed(7);
+    for shape in [[2, 3, 5, 5], [64, 4, 16, 17]] {
+        let x0 = rand(shape, &Device::flex());
+        let r = rand(shape, &Device::flex());
+        let x = x0.clone().autodiff().require_grad();
+        let y0 = burn_relu(x.clone());
+        let g0 = x
+            .grad(&y0.clone().mul(r.clone().autodiff()).sum().backward())
+            .unwrap();
+        let x1 = x0.clone().autodiff().require_grad();
+        let y1 = crate::relu(&x1).unwrap();
+        let g1 = x1
+            .grad(&y1.clone().mul(r.autodiff()).sum().backward())
+            .unwrap();
+        assert_eq!(rel(y1.inner(), y0.inner()), 0.0);
+        assert_eq!(rel(g1, g0), 0.0);
+        assert_eq!(rel(crate::relu(&x0).unwrap(), burn_relu(x0.clone())), 0.0);
+    }
+}
+
+#[test]
+fn max_pool_matches_burn() {
+    use burn::tensor::module::max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    Device::flex().seed(8);
+    for (shape, stride) in [
+        ([2, 3, 5, 5], 1),
+        ([2, 3, 5, 5], 2),
+        ([3, 2, 8, 6], 2),
+        ([2, 4, 8, 8], 1),
+        ([1, 1, 1, 1], 1),
+    ] {
+        let x0 = rand(shape, &Device::flex());
+        let opts = MaxPoolOptions::new([3, 3])
+            .with_stride([stride, stride])
+            .with_padding([1, 1]);
+        let x = x0.clone().autodiff().require_grad();
+        let y0 = max_pool2d(x.clone(), opts.clone());
+        let r = rand(y0.dims(), &Device::flex());
+        let g0 = x
+            .grad(&y0.clone().mul(r.clone().autodiff()).sum().backward())
+            .unwrap();
+        let x1 = x0.clone().autodiff().require_grad();
+        let y1 = crate::max_pool3x3(&x1, stride).unwrap();
+        let g1 = x1
+            .grad(&y1.clone().mul(r.autodiff()).sum().backward())
+            .unwrap();
+        assert_eq!(rel(y1.inner(), y0.inner()), 0.0, "{shape:?} {stride}");
+        assert!(rel(g1, g0) < 1e-6, "{shape:?} {stride}");
+        assert_eq!(
+            rel(
+                crate::max_pool3x3(&x0, stride).unwrap(),
+                max_pool2d(x0.clone(), opts)
+            ),
+            0.0
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! ReLU over all cores (flex runs unary ops on one core): forward `max(x, 0)`, backward
+//! `dy · [x > 0]` from the saved output (`y > 0` ⇔ `x > 0`), as Burn's own ReLU.
+
+use burn::tensor::Tensor;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::{Flex, FlexTensor};
+use rayon::prelude::*;
+
+use crate::bridge::{
+    CHUNK, Flexed, contiguous, dims, flexed, from_vec, plain_tensor, tracked_tensor, values,
+};
+
+#[derive(Debug)]
+struct ReluBackward;
+
+impl Backward<Flex, 1> for ReluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        if let Some(node) = px {
+            let (g, y) = (values(&dy), values(&ops.state));
+            let mut dx = vec![0.0f32; g.len()];
+            dx.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, d)| {
+                let o = ci * CHUNK;
+                let n = d.len();
+                for ((v, &gv), &yv) in d.iter_mut().zip(&g[o..o + n]).zip(&y[o..o + n]) {
+                    *v = if yv > 0.0 { gv } else { 0.0 };
+                }
+            });
+            grads.register::<Flex>(node.id, from_vec(dx, dims(&dy)));
+        }
+    }
+}
+
+/// `max(x, 0)` of `x` `[batch, channels, h, w]`; the gradient reaches `x` when tracked. `None`
+/// when `x` is not f32 on flex.
+pub fn relu(x: &Tensor<4>) -> Option<Tensor<4>> {
+    let fx = flexed(x)?;
+    let xp = contiguous(fx.primitive());
+    let xv = values(&xp);
+    let mut y = vec![0.0f32; xv.len()];
+    y.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, out)| {
+        let o = ci * CHUNK;
+        let n = out.len();
+        for (v, &xi) in out.iter_mut().zip(&xv[o..o + n]) {
+            *v = xi.max(0.0);
+        }
+    });
+    let y = from_vec(y, dims(&xp));
+    Some(match fx {
+        Flexed::Plain(_) => plain_tensor(y),
+        Flexed::Tracked(t) => tracked_tensor(
+            match ReluBackward
+                .prepare::<NoCheckpointing>([t.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            },
+        ),
+    })
+}
