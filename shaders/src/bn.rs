@@ -8,15 +8,12 @@
 
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, plain_tensor, tracked_tensor, values,
-};
+use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
 
 /// What [`batch_norm_train`] returns.
 pub struct BnOutput {
@@ -309,15 +306,7 @@ pub fn batch_norm_train(
                 rstd,
                 gamma: None,
             };
-            let out = match BnFree
-                .prepare::<NoCheckpointing>([t.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            };
-            tracked_tensor(out)
+            record(BnFree, [t.node()], state, y)
         }
         (Flexed::Tracked(t), Some((Flexed::Tracked(g), Flexed::Tracked(b)))) => {
             let state = BnState {
@@ -326,15 +315,7 @@ pub fn batch_norm_train(
                 rstd,
                 gamma: gv,
             };
-            let out = match BnAffine
-                .prepare::<NoCheckpointing>([t.node(), g.node(), b.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            };
-            tracked_tensor(out)
+            record(BnAffine, [t.node(), g.node(), b.node()], state, y)
         }
         _ => return None,
     };

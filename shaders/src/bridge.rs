@@ -82,5 +82,30 @@ pub(crate) fn tracked_tensor<const D: usize>(p: AdTensor) -> Tensor<D> {
     Tensor::from_primitive::<AdFlex>(p)
 }
 
+/// Record `op` in the autodiff graph as the producer of `out` from the tensors behind `nodes`:
+/// with `state` kept for its backward when any input is tracked, or as an untracked result.
+pub(crate) fn record<BO, const N: usize>(
+    op: BO,
+    nodes: [burn_autodiff::ops::NodeGuard; N],
+    state: BO::State,
+    out: FlexTensor,
+) -> Tensor<4>
+where
+    BO: burn_autodiff::ops::Backward<Flex, N>,
+{
+    use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+    use burn_autodiff::ops::OpsKind;
+    tracked_tensor(
+        match op
+            .prepare::<NoCheckpointing>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+    )
+}
+
 /// Elements per parallel work item of the element-wise kernels (64 KiB of f32).
 pub(crate) const CHUNK: usize = 16 * 1024;

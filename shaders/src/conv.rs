@@ -8,15 +8,12 @@
 
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, plain_tensor, tracked_tensor, values,
-};
+use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
 
 #[derive(Clone, Copy, Debug)]
 struct Geo {
@@ -347,16 +344,7 @@ pub fn conv2d_dense(
                 geo,
                 n,
             };
-            Some(tracked_tensor(
-                match ConvBackward
-                    .prepare::<NoCheckpointing>([tx.node(), tw.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => prep.finish(state, y),
-                    OpsKind::UnTracked(prep) => prep.finish(y),
-                },
-            ))
+            Some(record(ConvBackward, [tx.node(), tw.node()], state, y))
         }
         _ => None,
     }

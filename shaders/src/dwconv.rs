@@ -7,15 +7,12 @@
 
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, plain_tensor, tracked_tensor, values,
-};
+use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
 
 /// Geometry of one depthwise convolution.
 #[derive(Clone, Copy, Debug)]
@@ -259,16 +256,7 @@ pub fn depthwise_conv2d(
                 geo,
                 n,
             };
-            Some(tracked_tensor(
-                match DwBackward
-                    .prepare::<NoCheckpointing>([tx.node(), tw.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => prep.finish(state, y),
-                    OpsKind::UnTracked(prep) => prep.finish(y),
-                },
-            ))
+            Some(record(DwBackward, [tx.node(), tw.node()], state, y))
         }
         _ => None,
     }

@@ -4,15 +4,12 @@
 
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, plain_tensor, tracked_tensor, values,
-};
+use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
 
 /// Output size of a 3×3 window, padding 1, `stride` over `n` positions.
 fn out_len(n: usize, stride: usize) -> usize {
@@ -195,16 +192,7 @@ pub fn avg_pool3x3(x: &Tensor<4>, stride: usize) -> Option<Tensor<4>> {
         Flexed::Plain(_) => plain_tensor(out),
         Flexed::Tracked(t) => {
             let state = PoolState { shape, stride };
-            tracked_tensor(
-                match AvgPoolBackward
-                    .prepare::<NoCheckpointing>([t.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => prep.finish(state, out),
-                    OpsKind::UnTracked(prep) => prep.finish(out),
-                },
-            )
+            record(AvgPoolBackward, [t.node()], state, out)
         }
     })
 }
@@ -305,16 +293,7 @@ pub fn max_pool3x3(x: &Tensor<4>, stride: usize) -> Option<Tensor<4>> {
         Flexed::Plain(_) => plain_tensor(out),
         Flexed::Tracked(t) => {
             let state = MaxState { x: xp, stride };
-            tracked_tensor(
-                match MaxPoolBackward
-                    .prepare::<NoCheckpointing>([t.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => prep.finish(state, out),
-                    OpsKind::UnTracked(prep) => prep.finish(out),
-                },
-            )
+            record(MaxPoolBackward, [t.node()], state, out)
         }
     })
 }

@@ -3,14 +3,13 @@
 
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    CHUNK, Flexed, contiguous, dims, flexed, from_vec, plain_tensor, tracked_tensor, values,
+    CHUNK, Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values,
 };
 
 #[derive(Debug)]
@@ -54,15 +53,6 @@ pub fn relu(x: &Tensor<4>) -> Option<Tensor<4>> {
     let y = from_vec(y, dims(&xp));
     Some(match fx {
         Flexed::Plain(_) => plain_tensor(y),
-        Flexed::Tracked(t) => tracked_tensor(
-            match ReluBackward
-                .prepare::<NoCheckpointing>([t.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            },
-        ),
+        Flexed::Tracked(t) => record(ReluBackward, [t.node()], y.clone(), y),
     })
 }

@@ -7,14 +7,13 @@
 
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    CHUNK, Flexed, contiguous, dims, flexed, from_vec, plain_tensor, tracked_tensor, values,
+    CHUNK, Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values,
 };
 
 /// Most terms one fused sum takes (the 8-op DARTS space computes at most 7).
@@ -123,21 +122,14 @@ fn tracked<const N: usize>(
     weights: crate::bridge::AdTensor,
     state: WsumState,
     out: FlexTensor,
-) -> crate::bridge::AdTensor {
+) -> Tensor<4> {
     let mut guards: Vec<_> = terms.iter().map(|t| t.node()).collect();
     guards.push(weights.node());
     let guards: [_; N] = match guards.try_into() {
         Ok(g) => g,
         Err(_) => unreachable!("N = terms + 1"),
     };
-    match WsumBackward::<N>
-        .prepare::<NoCheckpointing>(guards)
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
+    record(WsumBackward::<N>, guards, state, out)
 }
 
 /// `Σ_k weights[k] · terms[k]` for `terms` of one shape `[batch, channels, h, w]` and `weights`
@@ -186,7 +178,7 @@ pub fn weighted_sum(terms: &[Tensor<4>], weights: &Tensor<1>) -> Option<Tensor<4
                 7 => tracked::<8>(ts, w, state, y),
                 _ => tracked::<9>(ts, w, state, y),
             };
-            Some(tracked_tensor(out))
+            Some(out)
         }
         _ => None,
     }
