@@ -109,3 +109,28 @@ where
 
 /// Elements per parallel work item of the element-wise kernels (64 KiB of f32).
 pub(crate) const CHUNK: usize = 16 * 1024;
+
+/// The output positions `lo..hi` (of `out` outputs) of a strided window walk whose input index
+/// `o·stride − padding + off` lies inside `0..n`: the part of a convolution or pooling row that
+/// reads real (not padded) input at window offset `off`.
+#[inline]
+pub(crate) fn valid_range(
+    out: usize,
+    n: usize,
+    stride: usize,
+    padding: usize,
+    off: usize,
+) -> (usize, usize) {
+    let (s, p, off) = (stride as isize, padding as isize, off as isize);
+    // o·s − p + off ≥ 0  ⇔  o ≥ ceil((p − off) / s)
+    let lo = if p - off <= 0 {
+        0
+    } else {
+        (p - off + s - 1) / s
+    };
+    // o·s − p + off ≤ n − 1  ⇔  o ≤ floor((n − 1 + p − off) / s)
+    let top = n as isize - 1 + p - off;
+    let hi = if top < 0 { 0 } else { top / s + 1 };
+    let lo = (lo.max(0) as usize).min(out);
+    (lo, (hi as usize).min(out).max(lo))
+}

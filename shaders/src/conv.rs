@@ -32,16 +32,7 @@ impl Geo {
     /// Output positions `lo..hi` whose input index `o·s − p + off` lies in `0..n`.
     #[inline]
     fn range(&self, out: usize, n: usize, off: usize) -> (usize, usize) {
-        let (s, p, off) = (self.s as isize, self.p as isize, off as isize);
-        let lo = if p - off <= 0 {
-            0
-        } else {
-            (p - off + s - 1) / s
-        };
-        let top = n as isize - 1 + p - off;
-        let hi = if top < 0 { 0 } else { top / s + 1 };
-        let lo = (lo.max(0) as usize).min(out);
-        (lo, (hi as usize).min(out).max(lo))
+        crate::bridge::valid_range(out, n, self.s, self.p, off)
     }
 
     fn pointwise(&self) -> bool {

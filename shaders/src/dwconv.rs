@@ -32,20 +32,7 @@ impl Geo {
     /// Output positions `lo..hi` (of `out`) whose input index `o·s − p + off` lies in `0..n`.
     #[inline]
     fn range(&self, out: usize, n: usize, off: usize) -> (usize, usize) {
-        let (s, p) = (self.s as isize, self.p as isize);
-        let off = off as isize;
-        // o·s − p + off ≥ 0  ⇔  o ≥ ceil((p − off) / s)
-        let lo = if p - off <= 0 {
-            0
-        } else {
-            (p - off + s - 1) / s
-        };
-        // o·s − p + off ≤ n − 1  ⇔  o ≤ floor((n − 1 + p − off) / s)
-        let top = n as isize - 1 + p - off;
-        let hi = if top < 0 { 0 } else { top / s + 1 };
-        let lo = (lo.max(0) as usize).min(out);
-        let hi = (hi as usize).min(out);
-        (lo, hi.max(lo))
+        crate::bridge::valid_range(out, n, self.s, self.p, off)
     }
 }
 
