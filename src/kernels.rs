@@ -37,6 +37,16 @@ pub fn set_kernels(k: Kernels) {
     KERNELS.store(k as u8, Ordering::Relaxed);
 }
 
+/// Whether the fused depthwise convolution is switched on (`DARTS_PT_FUSED_DEPTHWISE=1`). It is
+/// off by default: it matches Burn's convolution within 1e-5 (its tests), but with it and the
+/// fused dense convolution together, a DARTS evaluation network trained, interrupted and resumed
+/// drifted from the uninterrupted run at the 1e-6 level instead of repeating it bit for bit
+/// (`tests/engine/train.rs`); the cause is not found yet.
+fn fused_depthwise() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("DARTS_PT_FUSED_DEPTHWISE").is_ok_and(|v| v == "1"))
+}
+
 thread_local! {
     static OVERRIDE: std::cell::Cell<Option<Kernels>> = const { std::cell::Cell::new(None) };
 }
@@ -162,7 +172,7 @@ pub(crate) fn conv2d(
     {
         let [_, c, _, _] = x.dims();
         let (s, d) = (conv.stride[0], conv.dilation[0]);
-        let fused = if conv.groups == c && c > 1 {
+        let fused = if conv.groups == c && c > 1 && fused_depthwise() {
             darts_pt_kernels::depthwise_conv2d(&x, &conv.weight.val(), s, top, d)
         } else if conv.groups == 1 && d == 1 {
             darts_pt_kernels::conv2d_dense(&x, &conv.weight.val(), s, top)

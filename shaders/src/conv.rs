@@ -155,6 +155,9 @@ fn matmul(
     }
 }
 
+/// Images per partial weight gradient in the backward pass (fixed, for repeatable sums).
+const IMAGES_PER_GROUP: usize = 4;
+
 /// Input gradient (if `want_dx`) and weight gradient (if `want_dw`).
 fn backward(
     dy: &[f32],
@@ -199,29 +202,30 @@ fn backward(
             }
         }
     };
+    // Images are taken in fixed groups, each with its own weight-gradient accumulator, summed in
+    // group order: the result depends on neither the thread count nor the scheduling, so a run
+    // is bit-for-bit repeatable (an interrupted and resumed run equals an uninterrupted one).
+    let groups = n.div_ceil(IMAGES_PER_GROUP);
+    let group = |gi: usize, mut dxg: Option<&mut [f32]>| -> Vec<f32> {
+        let (mut acc, mut scratch) = (Vec::new(), Vec::new());
+        for img in gi * IMAGES_PER_GROUP..((gi + 1) * IMAGES_PER_GROUP).min(n) {
+            let local = img - gi * IMAGES_PER_GROUP;
+            let dxn = dxg
+                .as_deref_mut()
+                .map(|d| &mut d[local * chw..(local + 1) * chw]);
+            step(img, dxn, &mut acc, &mut scratch);
+        }
+        acc
+    };
     let parts: Vec<Vec<f32>> = if want_dx {
-        dx.par_chunks_mut(chw)
+        dx.par_chunks_mut(IMAGES_PER_GROUP * chw)
             .enumerate()
-            .fold(
-                || (Vec::new(), Vec::new()),
-                |(mut acc, mut scratch), (img, dxn)| {
-                    step(img, Some(dxn), &mut acc, &mut scratch);
-                    (acc, scratch)
-                },
-            )
-            .map(|(acc, _)| acc)
+            .map(|(gi, dxg)| group(gi, Some(dxg)))
             .collect()
     } else {
-        (0..n)
+        (0..groups)
             .into_par_iter()
-            .fold(
-                || (Vec::new(), Vec::new()),
-                |(mut acc, mut scratch), img| {
-                    step(img, None, &mut acc, &mut scratch);
-                    (acc, scratch)
-                },
-            )
-            .map(|(acc, _)| acc)
+            .map(|gi| group(gi, None))
             .collect()
     };
     let dw = want_dw.then(|| {
