@@ -2,10 +2,11 @@
 //!
 //! * `plain`: every op is a composition of Burn tensor ops (the reference's semantics, op for op).
 //! * `fused` (default): where the tensor lives on Burn's `flex` CPU backend, the ops of the
-//!   `darts-pt-kernels` crate (`shaders/`) replace those compositions: affine-free / affine
-//!   BatchNorm with batch statistics, 3×3 average pooling without padding in the count, the
-//!   mixed-op weighted sum, depthwise convolution. Each computes the same numbers as the plain
-//!   path within a tolerance its tests state (max |a−b| / max |b|), forward and backward. A
+//!   `darts-pt-kernels` crate (`shaders/`) replace those compositions: BatchNorm with batch
+//!   statistics (affine or not), 3×3 average and max pooling, the mixed-op weighted sum, ReLU, and
+//!   dense convolutions (the depthwise one only with `DARTS_PT_FUSED_DEPTHWISE=1`, see
+//!   `fused_depthwise`). Each computes the same numbers as the plain path within a tolerance its
+//!   tests state (max |a−b| / max |b|), forward and backward. A
 //!   backend without a fused implementation (wgpu, the browser) takes the plain path by itself.
 //!
 //! The choice is process-wide (an atomic), set once from the command line, and recorded in each
