@@ -147,19 +147,9 @@ impl MixedOp {
             if let Some(y) = crate::kernels::weighted_sum(&outs, &w) {
                 return Some(y);
             }
-            // Shapes the kernel does not take: the composition, from the outputs computed.
-            let mut acc: Option<Tensor<4>> = None;
-            for (out, k) in outs
-                .into_iter()
-                .zip((0..weights.len()).filter(|&k| computed(k)))
-            {
-                let term = out.mul(weights[k].clone().expect("computed"));
-                acc = Some(match acc {
-                    Some(a) => a.add(term),
-                    None => term,
-                });
-            }
-            return acc;
+            // Shapes the kernel does not take: the composition, over the outputs computed.
+            let mut outs = outs.into_iter();
+            return weighted_sum(weights, |k| if computed(k) { outs.next() } else { None });
         }
         weighted_sum(weights, |k| {
             let op = &self.ops[k];
