@@ -1,11 +1,13 @@
 //! Depthwise convolution (`groups = channels`, one k×k filter per channel, no bias) with stride,
 //! symmetric zero padding and dilation: the first half of DARTS' `sep_conv_kxk` and
-//! `dil_conv_kxk` blocks. Forward, input gradient and weight gradient are direct loops over each
+//! `dil_conv_kxk` blocks. Input gradient and weight gradient are direct loops over each
 //! `[h, w]` plane, parallel over planes, whose inner loops run over contiguous output columns.
+//! The forward is flex's depthwise kernel itself, so outputs equal the plain path's bit for bit.
 //!
 //! `y[n,c,i,j] = Σ_{a,b} w[c,0,a,b] · x[n,c, i·s − p + a·d, j·s − p + b·d]` (out-of-range x is 0).
 
 use burn::tensor::Tensor;
+use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
@@ -34,41 +36,6 @@ impl Geo {
     fn range(&self, out: usize, n: usize, off: usize) -> (usize, usize) {
         crate::bridge::valid_range(out, n, self.s, self.p, off)
     }
-}
-
-fn forward(x: &[f32], wt: &[f32], planes: usize, g: Geo) -> Vec<f32> {
-    let (hw, ohw, kk) = (g.h * g.w, g.ho * g.wo, g.k * g.k);
-    let mut y = vec![0.0f32; planes * ohw];
-    y.par_chunks_mut(ohw).enumerate().for_each(|(pl, out)| {
-        let xs = &x[pl * hw..(pl + 1) * hw];
-        let ws = &wt[(pl % g.c) * kk..(pl % g.c + 1) * kk];
-        for a in 0..g.k {
-            let (i0, i1) = g.range(g.ho, g.h, a * g.d);
-            for i in i0..i1 {
-                let r = i * g.s + a * g.d - g.p;
-                let row = &xs[r * g.w..(r + 1) * g.w];
-                let orow = &mut out[i * g.wo..(i + 1) * g.wo];
-                for b in 0..g.k {
-                    let wv = ws[a * g.k + b];
-                    let (j0, j1) = g.range(g.wo, g.w, b * g.d);
-                    if j1 <= j0 {
-                        continue;
-                    }
-                    if g.s == 1 {
-                        let base = j0 + b * g.d - g.p;
-                        for (o, &v) in orow[j0..j1].iter_mut().zip(&row[base..base + (j1 - j0)]) {
-                            *o += wv * v;
-                        }
-                    } else {
-                        for j in j0..j1 {
-                            orow[j] += wv * row[j * g.s + b * g.d - g.p];
-                        }
-                    }
-                }
-            }
-        }
-    });
-    y
 }
 
 fn input_grad(dy: &[f32], wt: &[f32], planes: usize, g: Geo) -> Vec<f32> {
@@ -230,10 +197,15 @@ pub fn depthwise_conv2d(
     let (fx, fw) = (flexed(x)?, flexed(weight)?);
     let (xp, wp) = (contiguous(fx.primitive()), contiguous(fw.primitive()));
     debug_assert_eq!(dims(&xp), vec![n, c, h, w]);
-    let y = from_vec(
-        forward(values(&xp), values(&wp), n * c, geo),
-        vec![n, c, geo.ho, geo.wo],
+    // The forward is flex's own depthwise kernel (faster than a direct loop here, and the very
+    // numbers of the plain path); the backward passes below replace Burn's generic ones.
+    let y = <Flex as ModuleOps<Flex>>::conv2d(
+        xp.clone(),
+        wp.clone(),
+        None,
+        ConvOptions::new([stride; 2], [padding; 2], [dilation; 2], c),
     );
+    debug_assert_eq!(dims(&y), vec![n, c, geo.ho, geo.wo]);
     match (fx, fw) {
         (Flexed::Plain(_), Flexed::Plain(_)) => Some(plain_tensor(y)),
         (Flexed::Tracked(tx), Flexed::Tracked(tw)) => {
