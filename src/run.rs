@@ -953,7 +953,8 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
 /// set to the checkpoint's epoch when it has one), `manifest.json` naming the source file and its
 /// sha256, the supernet, α and α's Adam state as the final checkpoint, and
 /// `genotype_magnitude.txt`. `darts-pt select` then works on it. The dataset must be present (PT
-/// scores on its validation half). Returns the magnitude genotype.
+/// scores on its validation half). Returns the magnitude genotype. Native only.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn import_reference(
     checkpoint: &Path,
     settings: &SearchSettings,
