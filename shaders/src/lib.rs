@@ -8,11 +8,11 @@
 //! * [`max_pool3x3`]: `max_pool_3x3`, the gradient to each window's first maximum.
 //! * [`avg_pool3x3`]: `avg_pool_3x3` without padding in the count, one pass each way.
 //! * [`weighted_sum`]: a mixed op's `Σ_k w_k · out_k`, one pass forward.
-//! * [`conv2d_dense`]: a dense convolution with flex's forward and a backward of matrix
-//!   products per image (input gradient by col2im, weight gradient by im2col).
-//! * [`depthwise_conv2d`]: the depthwise k×k convolution of `sep_conv` / `dil_conv`, with direct
-//!   loops for both gradients (Burn's generic backward loops over groups and copies im2col
-//!   buffers).
+//! * [`conv2d_dense`]: a dense convolution as matrix products per image, forward
+//!   (`W · im2col(x)`) and backward (input gradient by col2im, weight gradient by im2col).
+//! * [`depthwise_conv2d`]: the depthwise k×k convolution of `sep_conv` / `dil_conv`: flex's own
+//!   forward kernel, and direct loops for both gradients (Burn's generic backward loops over
+//!   groups and copies im2col buffers).
 //!
 //! Every function returns `None` when its tensors do not live on flex as f32, so that the caller
 //! falls back to Burn's composition (the wgpu backend, the browser). Crate tests compare each op
