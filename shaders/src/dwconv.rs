@@ -6,8 +6,8 @@
 //!
 //! `y[n,c,i,j] = Σ_{a,b} w[c,0,a,b] · x[n,c, i·s − p + a·d, j·s − p + b·d]` (out-of-range x is 0).
 
-use burn::tensor::Tensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
