@@ -4,9 +4,9 @@
 //! * `fused` (default): where the tensor lives on Burn's `flex` CPU backend, the ops of the
 //!   `darts-pt-kernels` crate (`shaders/`) replace those compositions: BatchNorm with batch
 //!   statistics (affine or not), 3×3 average and max pooling, the mixed-op weighted sum, ReLU, and
-//!   depthwise and dense convolutions. Each computes the same numbers as the plain path within a tolerance its
-//!   tests state (max |a−b| / max |b|), forward and backward. A
-//!   backend without a fused implementation (wgpu, the browser) takes the plain path by itself.
+//!   depthwise and dense convolutions. Each computes the same numbers as the plain path within a
+//!   tolerance its tests state (max |a−b| / max |b|), forward and backward. A backend without a
+//!   fused implementation (wgpu, the browser) takes the plain path by itself.
 //!
 //! The choice is process-wide (an atomic), set once from the command line, and recorded in each
 //! run's `manifest.json`. Model-level savings that are exact rewrites on every backend (the ReLU
@@ -84,31 +84,45 @@ pub(crate) fn batch_norm_train(
     None
 }
 
-/// `avg_pool_3x3` (padding 1, padding not counted) through the fused kernel, or `None` (see
-/// [`batch_norm_train`]).
-pub(crate) fn avg_pool3x3(
-    x: &burn::tensor::Tensor<4>,
+/// `avg_pool_3x3` (`average`, padding not counted, as `nn.AvgPool2d(3, stride, 1,
+/// count_include_pad=False)`) or `max_pool_3x3` (padding 1) of `x` `[b, c, h, w]` →
+/// `[b, c, ⌊(h−1)/stride⌋+1, ⌊(w−1)/stride⌋+1]`: through the fused kernel where it applies,
+/// Burn's pooling otherwise (see [`batch_norm_train`]).
+pub(crate) fn pool3x3(
+    x: burn::tensor::Tensor<4>,
     stride: usize,
-) -> Option<burn::tensor::Tensor<4>> {
+    average: bool,
+) -> burn::tensor::Tensor<4> {
+    use burn::tensor::module::{avg_pool2d, max_pool2d};
+    use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
     #[cfg(not(target_arch = "wasm32"))]
     if kernels() == Kernels::Fused {
-        return darts_pt_kernels::avg_pool3x3(x, stride);
+        let fused = if average {
+            darts_pt_kernels::avg_pool3x3(&x, stride)
+        } else {
+            darts_pt_kernels::max_pool3x3(&x, stride)
+        };
+        if let Some(y) = fused {
+            return y;
+        }
     }
-    let _ = (x, stride);
-    None
-}
-
-/// `max_pool_3x3` (padding 1) through the fused kernel, or `None` (see [`batch_norm_train`]).
-pub(crate) fn max_pool3x3(
-    x: &burn::tensor::Tensor<4>,
-    stride: usize,
-) -> Option<burn::tensor::Tensor<4>> {
-    #[cfg(not(target_arch = "wasm32"))]
-    if kernels() == Kernels::Fused {
-        return darts_pt_kernels::max_pool3x3(x, stride);
+    let s = [stride, stride];
+    if average {
+        avg_pool2d(
+            x,
+            AvgPoolOptions::new([3, 3])
+                .with_stride(s)
+                .with_padding([1, 1])
+                .with_count_include_pad(false),
+        )
+    } else {
+        max_pool2d(
+            x,
+            MaxPoolOptions::new([3, 3])
+                .with_stride(s)
+                .with_padding([1, 1]),
+        )
     }
-    let _ = (x, stride);
-    None
 }
 
 /// A mixed op's `Σ_k w_k · terms[k]` through the fused kernel (`weights` `[K]`), or `None` (see

@@ -68,8 +68,7 @@ pub mod error;
 pub mod genotype;
 #[cfg(feature = "gui")]
 pub mod gui;
-// Reading PyTorch checkpoints is native only: the page never imports one (and its build then
-// leaves out Burn's PyTorch reader).
+// Reading PyTorch checkpoints is native only: the page never imports one.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod import;
 pub mod info;

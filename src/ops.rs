@@ -10,8 +10,7 @@
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::module::{batch_norm, batch_norm_train};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::space::OpKind;
@@ -394,29 +393,7 @@ pub struct Pool {
 impl Pool {
     /// `[b, c, h, w]` → `[b, c, h / s, w / s]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
-        let s = self.stride;
-        let y = if self.average {
-            match crate::kernels::avg_pool3x3(&x, s) {
-                Some(y) => y,
-                None => avg_pool2d(
-                    x,
-                    AvgPoolOptions::new([3, 3])
-                        .with_stride([s, s])
-                        .with_padding([1, 1])
-                        .with_count_include_pad(false),
-                ),
-            }
-        } else {
-            match crate::kernels::max_pool3x3(&x, s) {
-                Some(y) => y,
-                None => max_pool2d(
-                    x,
-                    MaxPoolOptions::new([3, 3])
-                        .with_stride([s, s])
-                        .with_padding([1, 1]),
-                ),
-            }
-        };
+        let y = crate::kernels::pool3x3(x, self.stride, self.average);
         match &self.bn {
             Some(b) => b.forward(y, bn),
             None => y,

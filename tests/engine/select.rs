@@ -153,6 +153,8 @@ fn pt_topology_keeps_the_two_inputs_that_carry_signal() {
     let ds = data::load(DatasetName::Digits, None, 8).unwrap();
     let valid: Vec<usize> = (384..ds.train.len()).collect();
     assert!(valid.len() > 1000, "{} digits", ds.train.len());
+    // The unmasked supernet's score, the same for every criterion: computed once.
+    let mut whole = None;
     for (crit, mode) in [
         (Criterion::Loss, TopologyMode::Reference),
         (Criterion::Loss, TopologyMode::Corrected),
@@ -183,7 +185,8 @@ fn pt_topology_keeps_the_two_inputs_that_carry_signal() {
         assert_eq!(c.len(), 3);
         // Removing the `none` edge changes nothing: its score is the unmasked supernet's, to
         // the bit (deterministic evaluation; a zero weight skips the op).
-        let whole = scorer.evaluate(&overrides, &Mask::default(), 0).unwrap();
+        let whole =
+            *whole.get_or_insert_with(|| scorer.evaluate(&overrides, &Mask::default(), 0).unwrap());
         assert_eq!((c[0].accuracy, c[0].loss), (whole.accuracy, whole.loss));
         assert!(c[1].loss > whole.loss && c[2].loss > whole.loss, "{c:?}");
     }
