@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ops::{
-    BatchNorm2d, BnMode, FactorizedReduce, Op, OpFlavor, ReluConvBn, NodeShare, conv,
+    BatchNorm2d, BnMode, FactorizedReduce, NodeShare, Op, OpFlavor, ReluConvBn, conv,
 };
 use crate::space::{CellType, DARTS_STEPS, Family, SearchSpace, SpaceName};
 use crate::weights::{CellWeights, Mask, MixWeights, Overrides};
