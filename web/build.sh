@@ -32,7 +32,10 @@ fi
 if ! "$tools/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $wbg_version\$"; then
   echo "build.sh: installing wasm-bindgen-cli $wbg_version into $tools"
   # Not --locked: its lock file names a webpki-roots release that crates.io no longer has.
-  cargo install wasm-bindgen-cli --version "$wbg_version" --root "$tools" --quiet
+  # At opt-level 1: a cold install spends minutes compiling it, and the CLI runs once per build
+  # (8.1 s instead of 7.8 s on the 39 MB module here, the same output).
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    cargo install wasm-bindgen-cli --version "$wbg_version" --root "$tools" --quiet
 fi
 
 /usr/bin/rustc --version

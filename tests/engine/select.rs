@@ -130,8 +130,12 @@ fn pt_keeps_the_op_that_matters_where_magnitude_keeps_the_one_alpha_favours() {
 
 #[test]
 fn pt_topology_keeps_the_two_inputs_that_carry_signal() {
-    // DARTS 8-op space. Normal-cell node 1 has three inputs: edge 2 (from s0) is fixed to
-    // `none` and carries nothing; edges 3 (from s1) and 4 (from node 0) carry the signal.
+    // DARTS 8-op space. Normal-cell node 1 has three inputs: edges 2 (from s0) and 3 (from s1)
+    // are fixed to `sep_conv_3x3`; edge 4 (from node 0) is fixed to `none`. Every other edge of
+    // the normal cell is `none`, so node 1 is the only node with a non-zero output and the cell's
+    // whole signal passes through edges 2 and 3: removing either one must hurt, whatever the
+    // rounding of training (a premise where a removed edge's information also reached the cell
+    // output by another node did not hold for every summation order).
     let space = SearchSpace::new(SpaceName::Darts8);
     let one_hot = |op: OpKind| {
         let mut r = vec![0.0; 8];
@@ -139,11 +143,13 @@ fn pt_topology_keeps_the_two_inputs_that_carry_signal() {
         Some(r)
     };
     let mut normal = Overrides::none(14);
-    normal.rows[0] = one_hot(OpKind::SepConv3x3);
-    normal.rows[1] = one_hot(OpKind::SepConv3x3);
-    normal.rows[2] = one_hot(OpKind::None);
-    normal.rows[3] = one_hot(OpKind::SepConv3x3);
-    normal.rows[4] = one_hot(OpKind::SepConv3x3);
+    for (edge, row) in normal.rows.iter_mut().enumerate() {
+        *row = one_hot(if edge == 2 || edge == 3 {
+            OpKind::SepConv3x3
+        } else {
+            OpKind::None
+        });
+    }
     let overrides = vec![normal, Overrides::none(14)];
     let alpha = vec![vec![vec![0.0; 8]; 14]; 2];
     let (t, _) = trained(SpaceName::Darts8, 3, &alpha, overrides.clone(), 4);
@@ -181,14 +187,14 @@ fn pt_topology_keeps_the_two_inputs_that_carry_signal() {
         )
         .unwrap();
         eprintln!("{crit} {mode}: {c:?}");
-        assert_eq!(kept, vec![3, 4], "{crit} {mode}: {c:?}");
+        assert_eq!(kept, vec![2, 3], "{crit} {mode}: {c:?}");
         assert_eq!(c.len(), 3);
         // Removing the `none` edge changes nothing: its score is the unmasked supernet's, to
         // the bit (deterministic evaluation; a zero weight skips the op).
         let whole =
             *whole.get_or_insert_with(|| scorer.evaluate(&overrides, &Mask::default(), 0).unwrap());
-        assert_eq!((c[0].accuracy, c[0].loss), (whole.accuracy, whole.loss));
-        assert!(c[1].loss > whole.loss && c[2].loss > whole.loss, "{c:?}");
+        assert_eq!((c[2].accuracy, c[2].loss), (whole.accuracy, whole.loss));
+        assert!(c[0].loss > whole.loss && c[1].loss > whole.loss, "{c:?}");
     }
 }
 
