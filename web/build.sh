@@ -42,8 +42,18 @@ fi
 start=$(date +%s)
 RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target" \
   /usr/bin/cargo build --locked --release -Zbuild-std=std,panic_abort --target wasm32-unknown-unknown
-"$tools/bin/wasm-bindgen" --target web --no-typescript --remove-name-section --out-dir "$web/pkg" \
-  "$target/wasm32-unknown-unknown/release/darts_pt_web.wasm"
+module="$target/wasm32-unknown-unknown/release/darts_pt_web.wasm"
+# wasm-ld links a module that never calls `__wasm_call_ctors` "command style": every export then
+# re-runs all static constructors (thousands here) on each call from JS. `web/src/lib.rs` calls it
+# once; the linker's names for such wrappers (`<export>.command_export`) must not appear.
+if ! LC_ALL=C grep -q -a "__wasm_call_ctors" "$module"; then
+  echo "build.sh: $module has no name section; cannot check for command-style export wrappers" >&2
+  exit 1
+elif LC_ALL=C grep -q -a "\.command_export" "$module"; then
+  echo "build.sh: $module re-runs its static constructors in every export (.command_export wrappers); web/src/lib.rs must call __wasm_call_ctors once" >&2
+  exit 1
+fi
+"$tools/bin/wasm-bindgen" --target web --no-typescript --remove-name-section --out-dir "$web/pkg" "$module"
 wasm="$web/pkg/darts_pt_web_bg.wasm"
 echo "build.sh: built in $(( $(date +%s) - start )) s"
 echo "build.sh: $wasm: $(stat -c %s "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) bytes gzipped"
