@@ -10,8 +10,9 @@
 //!
 //! The choice is process-wide (an atomic), set once from the command line, and recorded in each
 //! run's `manifest.json`. Model-level savings that are exact rewrites on every backend (the ReLU
-//! of a node shared by its ReLU-Conv-BN ops, no network-weight gradients in the first-order α
-//! step) are always on: they change no number beyond float summation order.
+//! and the parameter-free pools of a node computed once for all its out-edges, no network-weight
+//! gradients in the first-order α step) are always on: they change no number beyond float
+//! summation order.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -157,24 +157,45 @@ impl BatchNorm2d {
     }
 }
 
-/// The ReLU of an op input, computed at most once and shared by every ReLU-first op that reads
-/// that input (a node's out-edges in a cell). ReLU is exact, so sharing changes no value; the
-/// reference computes one per op.
+/// What the out-edges of one node compute from the node's tensor alone, computed at most once and
+/// shared by every op that needs it: the ReLU of the ReLU-first ops (ReLU-Conv-BN, separable and
+/// dilated convolutions, FactorizedReduce) and the parameter-free 3×3 pools (`avg_pool_3x3`,
+/// `max_pool_3x3`, keyed by kind and stride; a DARTS pool's BatchNorm stays per edge, since
+/// each edge keeps its own running statistics). Both are functions of the input only, so sharing
+/// changes no forward value; in the backward pass the edges' gradients are summed before one
+/// ReLU or pool backward instead of after (float summation order only). The reference computes
+/// one per op.
 #[derive(Debug, Default)]
-pub struct SharedRelu(std::cell::OnceCell<Tensor<4>>);
+pub struct NodeShare {
+    relu: std::cell::OnceCell<Tensor<4>>,
+    /// `[average][stride − 1]`.
+    pools: [[std::cell::OnceCell<Tensor<4>>; 2]; 2],
+}
 
-impl SharedRelu {
-    /// No ReLU computed yet.
+impl NodeShare {
+    /// Nothing computed yet.
     pub fn new() -> Self {
-        SharedRelu::default()
+        NodeShare::default()
     }
 
     /// `relu(x)`, computed on the first call and reused after (`x` must be the same tensor on
     /// every call).
-    pub fn of(&self, x: &Tensor<4>) -> Tensor<4> {
-        self.0
+    pub fn relu(&self, x: &Tensor<4>) -> Tensor<4> {
+        self.relu
             .get_or_init(|| crate::kernels::relu(x.clone()))
             .clone()
+    }
+
+    /// The 3×3 pool of `x` with `stride` (see [`crate::kernels::pool3x3`]), computed on the
+    /// first call for this kind and stride and reused after (`x` must be the same tensor on
+    /// every call). Strides other than 1 and 2 are not shared.
+    pub fn pool(&self, x: &Tensor<4>, stride: usize, average: bool) -> Tensor<4> {
+        match stride {
+            1 | 2 => self.pools[average as usize][stride - 1]
+                .get_or_init(|| crate::kernels::pool3x3(x.clone(), stride, average))
+                .clone(),
+            _ => crate::kernels::pool3x3(x.clone(), stride, average),
+        }
     }
 }
 
@@ -394,6 +415,16 @@ impl Pool {
     /// `[b, c, h, w]` → `[b, c, h / s, w / s]`.
     pub fn forward(&self, x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         let y = crate::kernels::pool3x3(x, self.stride, self.average);
+        self.normalise(y, bn)
+    }
+
+    /// [`Pool::forward`] with the pooling taken from `share` (computed once per node).
+    pub fn forward_shared(&self, x: &Tensor<4>, share: &NodeShare, bn: BnMode) -> Tensor<4> {
+        self.normalise(share.pool(x, self.stride, self.average), bn)
+    }
+
+    /// The BatchNorm after the pool, where there is one.
+    fn normalise(&self, y: Tensor<4>, bn: BnMode) -> Tensor<4> {
         match &self.bn {
             Some(b) => b.forward(y, bn),
             None => y,
@@ -530,14 +561,16 @@ impl Op {
         }
     }
 
-    /// [`Op::forward`] with the input's ReLU shared: ops that start with a ReLU take it from
-    /// `relu_x` (computed once for all of them), the others read `x`.
-    pub fn forward_shared(&self, x: &Tensor<4>, relu_x: &SharedRelu, bn: BnMode) -> Tensor<4> {
+    /// [`Op::forward`] with what the node's out-edges share taken from `share`: ops that start
+    /// with a ReLU take it from there, pools their pooling (see [`NodeShare`]); the others read
+    /// `x`.
+    pub fn forward_shared(&self, x: &Tensor<4>, share: &NodeShare, bn: BnMode) -> Tensor<4> {
         match self {
-            Op::FactorizedReduce(f) => f.forward_relu(relu_x.of(x), bn),
-            Op::SepConv(s) => s.forward_relu(relu_x.of(x), bn),
-            Op::DilConv(d) => d.forward_relu(relu_x.of(x), bn),
-            Op::ReluConvBn(r) => r.forward_relu(relu_x.of(x), bn),
+            Op::FactorizedReduce(f) => f.forward_relu(share.relu(x), bn),
+            Op::SepConv(s) => s.forward_relu(share.relu(x), bn),
+            Op::DilConv(d) => d.forward_relu(share.relu(x), bn),
+            Op::ReluConvBn(r) => r.forward_relu(share.relu(x), bn),
+            Op::Pool(p) => p.forward_shared(x, share, bn),
             _ => self.forward(x.clone(), bn),
         }
     }

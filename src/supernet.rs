@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ops::{
-    BatchNorm2d, BnMode, FactorizedReduce, Op, OpFlavor, ReluConvBn, SharedRelu, conv,
+    BatchNorm2d, BnMode, FactorizedReduce, NodeShare, Op, OpFlavor, ReluConvBn, conv,
 };
 use crate::space::{CellType, DARTS_STEPS, Family, SearchSpace, SpaceName};
 use crate::weights::{CellWeights, Mask, MixWeights, Overrides};
@@ -117,13 +117,13 @@ impl MixedOp {
     /// `x` `[b, c, h, w]` → `Some([b, c, h / s, w / s])`, or `None` when no term is computed
     /// (the edge contributes exactly zero).
     ///
-    /// `relu_x` holds `relu(x)` for the ReLU-first ops, shared with the other edges that read `x`
-    /// ([`SharedRelu`]). With the fused kernels on flex, the weighted sum is one fused op
+    /// `share` holds what the ops compute from `x` alone (its ReLU, its pools), shared with the
+    /// other edges that read `x` ([`NodeShare`]). With the fused kernels on flex, the weighted sum is one fused op
     /// ([`crate::kernels`]); its output is bit-identical to the composition.
     pub fn forward(
         &self,
         x: &Tensor<4>,
-        relu_x: &SharedRelu,
+        share: &NodeShare,
         weights: &[Option<Tensor<4>>],
         bn: BnMode,
     ) -> Option<Tensor<4>> {
@@ -132,7 +132,7 @@ impl MixedOp {
             let (mut outs, mut ws) = (Vec::new(), Vec::new());
             for (k, w) in weights.iter().enumerate() {
                 if let Some(w) = w.as_ref().filter(|_| computed(k)) {
-                    outs.push(self.ops[k].forward_shared(x, relu_x, bn));
+                    outs.push(self.ops[k].forward_shared(x, share, bn));
                     ws.push(w.clone().reshape([1]));
                 }
             }
@@ -153,7 +153,7 @@ impl MixedOp {
         }
         weighted_sum(weights, |k| {
             let op = &self.ops[k];
-            (!op.is_zero()).then(|| op.forward_shared(x, relu_x, bn))
+            (!op.is_zero()).then(|| op.forward_shared(x, share, bn))
         })
     }
 }
@@ -276,14 +276,14 @@ impl DartsCell {
         let node_shape = [b, self.channels, h.div_ceil(s), wd.div_ceil(s)];
         let device = s1.device();
         let mut states = vec![s0, s1];
-        let relus: Vec<SharedRelu> = (0..2 + DARTS_STEPS).map(|_| SharedRelu::new()).collect();
+        let shares: Vec<NodeShare> = (0..2 + DARTS_STEPS).map(|_| NodeShare::new()).collect();
         let mut offset = 0;
         for _ in 0..DARTS_STEPS {
             let terms = states
                 .iter()
                 .enumerate()
                 .map(|(j, h)| {
-                    self.edges[offset + j].forward(h, &relus[j], &w.scalars[offset + j], bn)
+                    self.edges[offset + j].forward(h, &shares[j], &w.scalars[offset + j], bn)
                 })
                 .collect();
             let node = sum_terms(terms, node_shape, &device);
@@ -380,12 +380,12 @@ impl Nb201Cell {
         let shape = x.dims();
         let device = x.device();
         let mut nodes = vec![x];
-        let relus: Vec<SharedRelu> = (0..4).map(|_| SharedRelu::new()).collect();
+        let shares: Vec<NodeShare> = (0..4).map(|_| NodeShare::new()).collect();
         let mut e = 0;
         for i in 1..4 {
             let terms = (0..i)
                 .map(|j| {
-                    let t = self.edges[e].forward(&nodes[j], &relus[j], &w.scalars[e], bn);
+                    let t = self.edges[e].forward(&nodes[j], &shares[j], &w.scalars[e], bn);
                     e += 1;
                     t
                 })
