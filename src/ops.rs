@@ -178,17 +178,19 @@ impl NodeShare {
         NodeShare::default()
     }
 
-    /// `relu(x)`, computed on the first call and reused after (`x` must be the same tensor on
-    /// every call).
+    /// `relu(x)` of `x` `[b, c, h, w]` (same shape), computed on the first call and reused after
+    /// (`x` must be the same tensor on every call).
     pub fn relu(&self, x: &Tensor<4>) -> Tensor<4> {
         self.relu
             .get_or_init(|| crate::kernels::relu(x.clone()))
             .clone()
     }
 
-    /// The 3×3 pool of `x` with `stride` (see [`crate::kernels::pool3x3`]), computed on the
-    /// first call for this kind and stride and reused after (`x` must be the same tensor on
-    /// every call). Strides other than 1 and 2 are not shared.
+    /// The 3×3 pool of `x` `[b, c, h, w]` → `[b, c, ⌊(h−1)/stride⌋+1, ⌊(w−1)/stride⌋+1]`
+    /// (`average`: `avg_pool_3x3` with padding not counted, as the reference's
+    /// `nn.AvgPool2d(3, stride, 1, count_include_pad=False)`; otherwise `max_pool_3x3`, padding
+    /// 1), computed on the first call for this kind and stride and reused after (`x` must be the
+    /// same tensor on every call). Strides other than 1 and 2 are computed and not shared.
     pub fn pool(&self, x: &Tensor<4>, stride: usize, average: bool) -> Tensor<4> {
         match stride {
             1 | 2 => self.pools[average as usize][stride - 1]
