@@ -13,7 +13,9 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
+use crate::bridge::{
+    Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
+};
 
 /// What [`batch_norm_train`] returns.
 pub struct BnOutput {
@@ -89,8 +91,7 @@ fn normalize(
     rstd: &[f32],
     affine: Option<(&[f32], &[f32])>,
 ) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(hw).enumerate().for_each(|(p, out)| {
+    let y = par_zeroed(x.len(), hw, |p, out| {
         let ch = p % c;
         let xs = &x[p * hw..(p + 1) * hw];
         let (m, r) = (mean[ch], rstd[ch]);
@@ -174,8 +175,7 @@ fn input_grad(
     s2: &[f64],
 ) -> Vec<f32> {
     let m = (n * hw) as f64;
-    let mut dx = vec![0.0f32; dy.len()];
-    dx.par_chunks_mut(hw).enumerate().for_each(|(p, out)| {
+    let dx = par_zeroed(dy.len(), hw, |p, out| {
         let ch = p % c;
         let o = p * hw;
         let (mu, r) = (mean[ch], rstd[ch]);

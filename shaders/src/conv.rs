@@ -13,7 +13,9 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
+use crate::bridge::{
+    Flexed, contiguous, dims, flexed, from_vec, par_zeroed_map, plain_tensor, record, values,
+};
 
 #[derive(Clone, Copy, Debug)]
 struct Geo {
@@ -170,11 +172,6 @@ fn backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (pix, kr) = (g.ho * g.wo, g.rows());
     let chw = g.ci * g.h * g.w;
-    let mut dx = if want_dx {
-        vec![0.0f32; n * chw]
-    } else {
-        Vec::new()
-    };
     let step = |img: usize, dxn: Option<&mut [f32]>, acc: &mut Vec<f32>, scratch: &mut Vec<f32>| {
         let dyn_ = &dy[img * g.co * pix..(img + 1) * g.co * pix];
         let xn = &x[img * chw..(img + 1) * chw];
@@ -217,16 +214,19 @@ fn backward(
         }
         acc
     };
-    let parts: Vec<Vec<f32>> = if want_dx {
-        dx.par_chunks_mut(IMAGES_PER_GROUP * chw)
-            .enumerate()
-            .map(|(gi, dxg)| group(gi, Some(dxg)))
-            .collect()
+    let (dx, parts): (Vec<f32>, Vec<Vec<f32>>) = if want_dx {
+        par_zeroed_map(
+            n * chw,
+            IMAGES_PER_GROUP * chw,
+            || (),
+            |_, gi, dxg| group(gi, Some(dxg)),
+        )
     } else {
-        (0..groups)
+        let parts = (0..groups)
             .into_par_iter()
             .map(|gi| group(gi, None))
-            .collect()
+            .collect();
+        (Vec::new(), parts)
     };
     let dw = want_dw.then(|| {
         let mut dw = vec![0.0f32; g.co * kr];
@@ -244,10 +244,11 @@ fn backward(
 fn forward(x: &[f32], wt: &[f32], n: usize, g: Geo) -> Vec<f32> {
     let (pix, kr) = (g.ho * g.wo, g.rows());
     let chw = g.ci * g.h * g.w;
-    let mut y = vec![0.0f32; n * g.co * pix];
-    y.par_chunks_mut(g.co * pix).enumerate().for_each_init(
+    par_zeroed_map(
+        n * g.co * pix,
+        g.co * pix,
         Vec::new,
-        |scratch: &mut Vec<f32>, (img, yn)| {
+        |scratch: &mut Vec<f32>, img, yn| {
             let xn = &x[img * chw..(img + 1) * chw];
             if g.pointwise() {
                 matmul(g.co, pix, kr, yn, false, wt, (1, kr), xn, (1, pix));
@@ -257,8 +258,8 @@ fn forward(x: &[f32], wt: &[f32], n: usize, g: Geo) -> Vec<f32> {
                 matmul(g.co, pix, kr, yn, false, wt, (1, kr), scratch, (1, pix));
             }
         },
-    );
-    y
+    )
+    .0
 }
 
 #[derive(Clone, Debug)]

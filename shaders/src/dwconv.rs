@@ -14,7 +14,9 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
+use crate::bridge::{
+    Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
+};
 
 /// Geometry of one depthwise convolution.
 #[derive(Clone, Copy, Debug)]
@@ -40,8 +42,7 @@ impl Geo {
 
 fn input_grad(dy: &[f32], wt: &[f32], planes: usize, g: Geo) -> Vec<f32> {
     let (hw, ohw, kk) = (g.h * g.w, g.ho * g.wo, g.k * g.k);
-    let mut dx = vec![0.0f32; planes * hw];
-    dx.par_chunks_mut(hw).enumerate().for_each(|(pl, gx)| {
+    let dx = par_zeroed(planes * hw, hw, |pl, gx| {
         let gy = &dy[pl * ohw..(pl + 1) * ohw];
         let ws = &wt[(pl % g.c) * kk..(pl % g.c + 1) * kk];
         for a in 0..g.k {

@@ -7,9 +7,11 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
-use rayon::prelude::*;
 
-use crate::bridge::{Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values};
+use crate::bridge::{
+    Flexed, contiguous, dims, flexed, from_vec, par_zeroed, par_zeroed_map, plain_tensor, record,
+    values,
+};
 
 /// Output size of a 3×3 window, padding 1, `stride` over `n` positions.
 fn out_len(n: usize, stride: usize) -> usize {
@@ -79,16 +81,12 @@ fn box3(x: &[f32], h: usize, w: usize, rows: &mut Vec<f32>, out: &mut [f32], div
 fn forward(x: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
     let (ho, wo) = (out_len(h, s), out_len(w, s));
     if s == 1 {
-        let mut y = vec![0.0f32; planes * h * w];
-        y.par_chunks_mut(h * w)
-            .enumerate()
-            .for_each_init(Vec::new, |rows, (p, out)| {
-                box3(&x[p * h * w..(p + 1) * h * w], h, w, rows, out, true)
-            });
-        return y;
+        return par_zeroed_map(planes * h * w, h * w, Vec::new, |rows, p, out| {
+            box3(&x[p * h * w..(p + 1) * h * w], h, w, rows, out, true)
+        })
+        .0;
     }
-    let mut y = vec![0.0f32; planes * ho * wo];
-    y.par_chunks_mut(ho * wo).enumerate().for_each(|(p, out)| {
+    let y = par_zeroed(planes * ho * wo, ho * wo, |p, out| {
         let xs = &x[p * h * w..(p + 1) * h * w];
         for i in 0..ho {
             let (r0, r1) = window(i, s, h);
@@ -112,11 +110,12 @@ fn backward(dy: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32>
     if s == 1 {
         // Input (r, c) is in the windows of outputs r−1..r+1 × c−1..c+1 (stride 1, padding 1):
         // dx is the 3×3 window sum of g = dy / count.
-        let mut dx = vec![0.0f32; planes * h * w];
         let cols: Vec<f32> = (0..w).map(|j| count3(j, w)).collect();
-        dx.par_chunks_mut(h * w).enumerate().for_each_init(
+        return par_zeroed_map(
+            planes * h * w,
+            h * w,
             || (Vec::new(), Vec::new()),
-            |(rows, g), (p, gx)| {
+            |(rows, g), p, gx| {
                 let gy = &dy[p * h * w..(p + 1) * h * w];
                 g.resize(h * w, 0.0);
                 for i in 0..h {
@@ -131,11 +130,10 @@ fn backward(dy: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32>
                 }
                 box3(g, h, w, rows, gx, false)
             },
-        );
-        return dx;
+        )
+        .0;
     }
-    let mut dx = vec![0.0f32; planes * h * w];
-    dx.par_chunks_mut(h * w).enumerate().for_each(|(p, g)| {
+    let dx = par_zeroed(planes * h * w, h * w, |p, g| {
         let gy = &dy[p * ho * wo..(p + 1) * ho * wo];
         for i in 0..ho {
             let (r0, r1) = window(i, s, h);
@@ -216,8 +214,7 @@ fn argmax3(xs: &[f32], w: usize, (r0, r1): (usize, usize), (c0, c1): (usize, usi
 
 fn max_forward(x: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
     let (ho, wo) = (out_len(h, s), out_len(w, s));
-    let mut y = vec![0.0f32; planes * ho * wo];
-    y.par_chunks_mut(ho * wo).enumerate().for_each(|(p, out)| {
+    let y = par_zeroed(planes * ho * wo, ho * wo, |p, out| {
         let xs = &x[p * h * w..(p + 1) * h * w];
         for i in 0..ho {
             let rows = window(i, s, h);
@@ -231,8 +228,7 @@ fn max_forward(x: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f3
 
 fn max_backward(x: &[f32], dy: &[f32], planes: usize, h: usize, w: usize, s: usize) -> Vec<f32> {
     let (ho, wo) = (out_len(h, s), out_len(w, s));
-    let mut dx = vec![0.0f32; planes * h * w];
-    dx.par_chunks_mut(h * w).enumerate().for_each(|(p, g)| {
+    let dx = par_zeroed(planes * h * w, h * w, |p, g| {
         let xs = &x[p * h * w..(p + 1) * h * w];
         let gy = &dy[p * ho * wo..(p + 1) * ho * wo];
         for i in 0..ho {

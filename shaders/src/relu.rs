@@ -6,10 +6,9 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
-use rayon::prelude::*;
 
 use crate::bridge::{
-    CHUNK, Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values,
+    CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
 };
 
 #[derive(Debug)]
@@ -23,8 +22,7 @@ impl Backward<Flex, 1> for ReluBackward {
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
         if let Some(node) = px {
             let (g, y) = (values(&dy), values(&ops.state));
-            let mut dx = vec![0.0f32; g.len()];
-            dx.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, d)| {
+            let dx = par_zeroed(g.len(), CHUNK, |ci, d| {
                 let o = ci * CHUNK;
                 let n = d.len();
                 for ((v, &gv), &yv) in d.iter_mut().zip(&g[o..o + n]).zip(&y[o..o + n]) {
@@ -42,8 +40,7 @@ pub fn relu(x: &Tensor<4>) -> Option<Tensor<4>> {
     let fx = flexed(x)?;
     let xp = contiguous(fx.primitive());
     let xv = values(&xp);
-    let mut y = vec![0.0f32; xv.len()];
-    y.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, out)| {
+    let y = par_zeroed(xv.len(), CHUNK, |ci, out| {
         let o = ci * CHUNK;
         let n = out.len();
         for (v, &xi) in out.iter_mut().zip(&xv[o..o + n]) {

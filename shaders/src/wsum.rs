@@ -13,7 +13,7 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    CHUNK, Flexed, contiguous, dims, flexed, from_vec, plain_tensor, record, values,
+    CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
 };
 
 /// Most terms one fused sum takes (the 8-op DARTS space computes at most 7).
@@ -21,8 +21,7 @@ pub const MAX_TERMS: usize = 8;
 
 fn forward(terms: &[&[f32]], w: &[f32]) -> Vec<f32> {
     let len = terms[0].len();
-    let mut y = vec![0.0f32; len];
-    y.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, out)| {
+    let y = par_zeroed(len, CHUNK, |ci, out| {
         let o = ci * CHUNK;
         let n = out.len();
         out.copy_from_slice(&terms[0][o..o + n]);
@@ -75,8 +74,7 @@ fn dots(dy: &[f32], terms: &[FlexTensor]) -> Vec<f32> {
 }
 
 fn scaled(dy: &[f32], w: f32) -> Vec<f32> {
-    let mut out = vec![0.0f32; dy.len()];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+    let out = par_zeroed(dy.len(), CHUNK, |ci, o| {
         let s = ci * CHUNK;
         let n = o.len();
         for (v, &g) in o.iter_mut().zip(&dy[s..s + n]) {
