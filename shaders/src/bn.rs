@@ -14,7 +14,8 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
+    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
+    register_input_grad, values,
 };
 
 /// What [`batch_norm_train`] returns.
@@ -193,6 +194,8 @@ fn input_grad(
 
 #[derive(Clone, Debug)]
 struct BnState {
+    /// The tracked input, for [`register_input_grad`].
+    input: AdTensor,
     x: FlexTensor,
     mean: Vec<f32>,
     rstd: Vec<f32>,
@@ -200,27 +203,25 @@ struct BnState {
 }
 
 impl BnState {
-    fn grads(&self, dy: FlexTensor, want_dx: bool) -> (Option<FlexTensor>, Vec<f64>, Vec<f64>) {
+    /// `(dx, Σ dy, Σ dy·x̂)` per channel; `dx` only when asked for.
+    fn grads(&self, dy: FlexTensor, want_dx: bool) -> (Option<Vec<f32>>, Vec<f64>, Vec<f64>) {
         let shape = dims(&self.x);
         let (n, c, hw) = (shape[0], shape[1], shape[2] * shape[3]);
         let dy = contiguous(dy);
         let (dyv, xv) = (values(&dy), values(&self.x));
         let (s1, s2) = grad_sums(dyv, xv, n, c, hw, &self.mean, &self.rstd);
         let dx = want_dx.then(|| {
-            from_vec(
-                input_grad(
-                    dyv,
-                    xv,
-                    n,
-                    c,
-                    hw,
-                    &self.mean,
-                    &self.rstd,
-                    self.gamma.as_deref(),
-                    &s1,
-                    &s2,
-                ),
-                shape.clone(),
+            input_grad(
+                dyv,
+                xv,
+                n,
+                c,
+                hw,
+                &self.mean,
+                &self.rstd,
+                self.gamma.as_deref(),
+                &s1,
+                &s2,
             )
         });
         (dx, s1, s2)
@@ -236,9 +237,10 @@ impl Backward<Flex, 1> for BnFree {
     fn backward(self, ops: Ops<BnState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = px {
+        if px.is_some() {
             let (dx, _, _) = ops.state.grads(dy, true);
-            grads.register::<Flex>(node.id, dx.expect("input gradient"));
+            let st = &ops.state;
+            register_input_grad(grads, &st.input, dx.expect("input gradient"), dims(&st.x));
         }
     }
 }
@@ -254,8 +256,9 @@ impl Backward<Flex, 3> for BnAffine {
         let dy = grads.consume::<Flex>(&ops.node);
         let c = ops.state.mean.len();
         let (dx, s1, s2) = ops.state.grads(dy, px.is_some());
-        if let (Some(node), Some(dx)) = (px, dx) {
-            grads.register::<Flex>(node.id, dx);
+        if let (Some(_), Some(dx)) = (px, dx) {
+            let st = &ops.state;
+            register_input_grad(grads, &st.input, dx, dims(&st.x));
         }
         if let Some(node) = pg {
             let v = s2.iter().map(|&v| v as f32).collect();
@@ -300,22 +303,26 @@ pub fn batch_norm_train(
         (Flexed::Plain(_), None) => plain_tensor(y),
         (Flexed::Plain(_), Some((Flexed::Plain(_), Flexed::Plain(_)))) => plain_tensor(y),
         (Flexed::Tracked(t), None) => {
+            let node = t.node();
             let state = BnState {
+                input: t,
                 x: xp,
                 mean: mean.clone(),
                 rstd,
                 gamma: None,
             };
-            record(BnFree, [t.node()], state, y)
+            record(BnFree, [node], state, y)
         }
         (Flexed::Tracked(t), Some((Flexed::Tracked(g), Flexed::Tracked(b)))) => {
+            let node = t.node();
             let state = BnState {
+                input: t,
                 x: xp,
                 mean: mean.clone(),
                 rstd,
                 gamma: gv,
             };
-            record(BnAffine, [t.node(), g.node(), b.node()], state, y)
+            record(BnAffine, [node, g.node(), b.node()], state, y)
         }
         _ => return None,
     };

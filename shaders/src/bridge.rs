@@ -179,3 +179,33 @@ pub(crate) fn par_zeroed(
 ) -> Vec<f32> {
     par_zeroed_map(len, chunk, || (), |_, i, c| f(i, c)).0
 }
+
+/// Registers `g` (of `shape`) as a gradient of `input`, a tracked input of the op whose backward
+/// runs (its node is one of the op's parents), adding on all cores whatever gradient that input
+/// has received so far from its other consumers.
+///
+/// Burn's `Gradients::register` would add the two on the calling thread (flex runs element-wise
+/// ops on one core below 4M elements); a node tensor of a cell feeds many ops (its ReLU, its
+/// pools, the skip terms of every out-edge), so those sums were half of the main thread's own
+/// time in a search step. The sum is `new + old` element by element, as Burn's: the same bits.
+pub(crate) fn register_input_grad(
+    grads: &mut burn_autodiff::grads::Gradients,
+    input: &AdTensor,
+    mut g: Vec<f32>,
+    shape: Vec<usize>,
+) {
+    use rayon::prelude::*;
+    if let Some(old) = grads.remove::<Flex>(input) {
+        let old = contiguous(old);
+        let ov = values(&old);
+        assert_eq!(ov.len(), g.len(), "gradients of one tensor differ in size");
+        g.par_chunks_mut(CHUNK)
+            .zip(ov.par_chunks(CHUNK))
+            .for_each(|(d, o)| {
+                for (a, &b) in d.iter_mut().zip(o) {
+                    *a += b;
+                }
+            });
+    }
+    grads.register::<Flex>(input.id(), from_vec(g, shape));
+}

@@ -14,7 +14,8 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, par_zeroed_map, plain_tensor, record, values,
+    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_zeroed_map, plain_tensor, record,
+    register_input_grad, values,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -264,6 +265,8 @@ fn forward(x: &[f32], wt: &[f32], n: usize, g: Geo) -> Vec<f32> {
 
 #[derive(Clone, Debug)]
 struct ConvState {
+    /// The tracked input, for [`register_input_grad`].
+    input: AdTensor,
     x: FlexTensor,
     weight: FlexTensor,
     geo: Geo,
@@ -290,8 +293,8 @@ impl Backward<Flex, 2> for ConvBackward {
             px.is_some(),
             pw.is_some(),
         );
-        if let (Some(node), Some(dx)) = (px, dx) {
-            grads.register::<Flex>(node.id, from_vec(dx, vec![st.n, g.ci, g.h, g.w]));
+        if let (Some(_), Some(dx)) = (px, dx) {
+            register_input_grad(grads, &st.input, dx, vec![st.n, g.ci, g.h, g.w]);
         }
         if let (Some(node), Some(dw)) = (pw, dw) {
             grads.register::<Flex>(node.id, from_vec(dw, vec![g.co, g.ci, g.k, g.k]));
@@ -334,13 +337,15 @@ pub fn conv2d_dense(
     match (fx, fw) {
         (Flexed::Plain(_), Flexed::Plain(_)) => Some(plain_tensor(y)),
         (Flexed::Tracked(tx), Flexed::Tracked(tw)) => {
+            let node = tx.node();
             let state = ConvState {
+                input: tx,
                 x: xp,
                 weight: wp,
                 geo,
                 n,
             };
-            Some(record(ConvBackward, [tx.node(), tw.node()], state, y))
+            Some(record(ConvBackward, [node, tw.node()], state, y))
         }
         _ => None,
     }

@@ -15,7 +15,8 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
+    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
+    register_input_grad, values,
 };
 
 /// Geometry of one depthwise convolution.
@@ -135,6 +136,8 @@ fn weight_grad(dy: &[f32], x: &[f32], planes: usize, g: Geo) -> Vec<f32> {
 
 #[derive(Clone, Debug)]
 struct DwState {
+    /// The tracked input, for [`register_input_grad`].
+    input: AdTensor,
     x: FlexTensor,
     weight: FlexTensor,
     geo: Geo,
@@ -153,9 +156,9 @@ impl Backward<Flex, 2> for DwBackward {
         let st = &ops.state;
         let g = st.geo;
         let planes = st.n * g.c;
-        if let Some(node) = px {
+        if px.is_some() {
             let dx = input_grad(values(&dy), values(&st.weight), planes, g);
-            grads.register::<Flex>(node.id, from_vec(dx, vec![st.n, g.c, g.h, g.w]));
+            register_input_grad(grads, &st.input, dx, vec![st.n, g.c, g.h, g.w]);
         }
         if let Some(node) = pw {
             let dw = weight_grad(values(&dy), values(&st.x), planes, g);
@@ -210,13 +213,15 @@ pub fn depthwise_conv2d(
     match (fx, fw) {
         (Flexed::Plain(_), Flexed::Plain(_)) => Some(plain_tensor(y)),
         (Flexed::Tracked(tx), Flexed::Tracked(tw)) => {
+            let node = tx.node();
             let state = DwState {
+                input: tx,
                 x: xp,
                 weight: wp,
                 geo,
                 n,
             };
-            Some(record(DwBackward, [tx.node(), tw.node()], state, y))
+            Some(record(DwBackward, [node, tw.node()], state, y))
         }
         _ => None,
     }

@@ -9,8 +9,8 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use crate::bridge::{
-    Flexed, contiguous, dims, flexed, from_vec, par_zeroed, par_zeroed_map, plain_tensor, record,
-    values,
+    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, par_zeroed_map, plain_tensor,
+    record, register_input_grad, values,
 };
 
 /// Output size of a 3×3 window, padding 1, `stride` over `n` positions.
@@ -156,6 +156,7 @@ struct AvgPoolBackward;
 
 #[derive(Clone, Debug)]
 struct PoolState {
+    input: AdTensor,
     shape: Vec<usize>,
     stride: usize,
 }
@@ -166,10 +167,10 @@ impl Backward<Flex, 1> for AvgPoolBackward {
     fn backward(self, ops: Ops<PoolState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px] = ops.parents;
         let dy: FlexTensor = contiguous(grads.consume::<Flex>(&ops.node));
-        if let Some(node) = px {
+        if px.is_some() {
             let s = &ops.state.shape;
             let dx = backward(values(&dy), s[0] * s[1], s[2], s[3], ops.state.stride);
-            grads.register::<Flex>(node.id, from_vec(dx, s.clone()));
+            register_input_grad(grads, &ops.state.input, dx, s.clone());
         }
     }
 }
@@ -189,8 +190,13 @@ pub fn avg_pool3x3(x: &Tensor<4>, stride: usize) -> Option<Tensor<4>> {
     Some(match fx {
         Flexed::Plain(_) => plain_tensor(out),
         Flexed::Tracked(t) => {
-            let state = PoolState { shape, stride };
-            record(AvgPoolBackward, [t.node()], state, out)
+            let node = t.node();
+            let state = PoolState {
+                input: t,
+                shape,
+                stride,
+            };
+            record(AvgPoolBackward, [node], state, out)
         }
     })
 }
@@ -246,6 +252,7 @@ struct MaxPoolBackward;
 
 #[derive(Clone, Debug)]
 struct MaxState {
+    input: AdTensor,
     x: FlexTensor,
     stride: usize,
 }
@@ -256,7 +263,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
     fn backward(self, ops: Ops<MaxState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px] = ops.parents;
         let dy: FlexTensor = contiguous(grads.consume::<Flex>(&ops.node));
-        if let Some(node) = px {
+        if px.is_some() {
             let shape = dims(&ops.state.x);
             let dx = max_backward(
                 values(&ops.state.x),
@@ -266,7 +273,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
                 shape[3],
                 ops.state.stride,
             );
-            grads.register::<Flex>(node.id, from_vec(dx, shape));
+            register_input_grad(grads, &ops.state.input, dx, shape);
         }
     }
 }
@@ -288,8 +295,13 @@ pub fn max_pool3x3(x: &Tensor<4>, stride: usize) -> Option<Tensor<4>> {
     Some(match fx {
         Flexed::Plain(_) => plain_tensor(out),
         Flexed::Tracked(t) => {
-            let state = MaxState { x: xp, stride };
-            record(MaxPoolBackward, [t.node()], state, out)
+            let node = t.node();
+            let state = MaxState {
+                input: t,
+                x: xp,
+                stride,
+            };
+            record(MaxPoolBackward, [node], state, out)
         }
     })
 }

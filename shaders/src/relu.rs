@@ -8,20 +8,28 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use crate::bridge::{
-    CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
+    AdTensor, CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
+    register_input_grad, values,
 };
 
 #[derive(Debug)]
 struct ReluBackward;
 
 impl Backward<Flex, 1> for ReluBackward {
-    type State = FlexTensor;
+    /// The output (its sign is the mask) and the tracked input.
+    type State = (FlexTensor, AdTensor);
 
-    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<(FlexTensor, AdTensor), 1>,
+        grads: &mut Gradients,
+        _: &mut Checkpointer,
+    ) {
         let [px] = ops.parents;
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        if let Some(node) = px {
-            let (g, y) = (values(&dy), values(&ops.state));
+        if px.is_some() {
+            let (y, input) = &ops.state;
+            let (g, y) = (values(&dy), values(y));
             let dx = par_zeroed(g.len(), CHUNK, |ci, d| {
                 let o = ci * CHUNK;
                 let n = d.len();
@@ -29,7 +37,7 @@ impl Backward<Flex, 1> for ReluBackward {
                     *v = if yv > 0.0 { gv } else { 0.0 };
                 }
             });
-            grads.register::<Flex>(node.id, from_vec(dx, dims(&dy)));
+            register_input_grad(grads, input, dx, dims(&dy));
         }
     }
 }
@@ -50,6 +58,6 @@ pub fn relu(x: &Tensor<4>) -> Option<Tensor<4>> {
     let y = from_vec(y, dims(&xp));
     Some(match fx {
         Flexed::Plain(_) => plain_tensor(y),
-        Flexed::Tracked(t) => record(ReluBackward, [t.node()], y.clone(), y),
+        Flexed::Tracked(t) => record(ReluBackward, [t.node()], (y.clone(), t), y),
     })
 }

@@ -369,3 +369,90 @@ fn max_pool_matches_burn() {
         );
     }
 }
+
+/// One tracked tensor read by every fused op and by plain Burn ops (a cell node's fan-out): the
+/// fused backward passes add their input gradients to those already registered
+/// (`register_input_grad`), in whatever order the graph runs them. The total gradient must
+/// equal the plain composition's.
+#[test]
+fn fused_ops_accumulate_a_shared_input_gradient() {
+    use burn::tensor::activation::relu as burn_relu;
+    use burn::tensor::module::{conv2d, max_pool2d};
+    use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+    Device::flex().seed(9);
+    let shape = [3, 4, 6, 6];
+    let c = shape[1];
+    let x0 = rand(shape, &Device::flex());
+    let wc = rand([c, c, 3, 3], &Device::flex());
+    let wd = rand([c, 1, 3, 3], &Device::flex());
+    let mix = Tensor::<1>::from_floats([0.3, 0.7], &Device::flex());
+    let rs: Vec<Tensor<4>> = (0..8).map(|_| rand(shape, &Device::flex())).collect();
+    let run = |fused: bool| {
+        let x = x0.clone().autodiff().require_grad();
+        let (wc, wd, mix) = (
+            wc.clone().autodiff(),
+            wd.clone().autodiff(),
+            mix.clone().autodiff(),
+        );
+        let outs: Vec<Tensor<4>> = if fused {
+            let r = crate::relu(&x).unwrap();
+            vec![
+                x.clone().mul_scalar(2.0),
+                crate::avg_pool3x3(&x, 1).unwrap(),
+                crate::max_pool3x3(&x, 1).unwrap(),
+                crate::batch_norm_train(&x, None, 1e-5).unwrap().output,
+                crate::conv2d_dense(&x, &wc, 1, 1).unwrap(),
+                crate::depthwise_conv2d(&x, &wd, 1, 1, 1).unwrap(),
+                crate::weighted_sum(&[x.clone(), r.clone()], &mix).unwrap(),
+                r,
+            ]
+        } else {
+            let r = burn_relu(x.clone());
+            let opts = AvgPoolOptions::new([3, 3])
+                .with_stride([1, 1])
+                .with_padding([1, 1])
+                .with_count_include_pad(false);
+            let w = mix.clone().reshape([2, 1, 1, 1]);
+            vec![
+                x.clone().mul_scalar(2.0),
+                avg_pool2d(x.clone(), opts),
+                max_pool2d(
+                    x.clone(),
+                    MaxPoolOptions::new([3, 3])
+                        .with_stride([1, 1])
+                        .with_padding([1, 1]),
+                ),
+                burn_bn(
+                    x.clone(),
+                    Tensor::ones([c], &x.device()),
+                    Tensor::zeros([c], &x.device()),
+                    1e-5,
+                )
+                .output,
+                conv2d(
+                    x.clone(),
+                    wc,
+                    None,
+                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+                ),
+                conv2d(
+                    x.clone(),
+                    wd,
+                    None,
+                    ConvOptions::new([1, 1], [1, 1], [1, 1], c),
+                ),
+                x.clone().mul(w.clone().slice(0..1)) + r.clone().mul(w.slice(1..2)),
+                r,
+            ]
+        };
+        let loss = outs
+            .into_iter()
+            .zip(&rs)
+            .map(|(o, r)| o.mul(r.clone().autodiff()).sum())
+            .reduce(|a, b| a + b)
+            .unwrap();
+        x.grad(&loss.backward()).unwrap()
+    };
+    let (fused, plain) = (run(true), run(false));
+    assert!(rel(fused, plain) < 1e-5);
+}

@@ -13,7 +13,8 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record, values,
+    AdTensor, CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
+    register_input_grad, values,
 };
 
 /// Most terms one fused sum takes (the 8-op DARTS space computes at most 7).
@@ -87,6 +88,8 @@ fn scaled(dy: &[f32], w: f32) -> Vec<f32> {
 #[derive(Clone, Debug)]
 struct WsumState {
     terms: Vec<FlexTensor>,
+    /// The tracked terms, for [`register_input_grad`].
+    inputs: Vec<AdTensor>,
     weights: Vec<f32>,
 }
 
@@ -103,9 +106,9 @@ impl<const N: usize> Backward<Flex, N> for WsumBackward<N> {
         let k = ops.state.weights.len();
         let mut parents = ops.parents.into_iter();
         for j in 0..k {
-            if let Some(node) = parents.next().flatten() {
+            if parents.next().flatten().is_some() {
                 let g = scaled(dyv, ops.state.weights[j]);
-                grads.register::<Flex>(node.id, from_vec(g, shape.clone()));
+                register_input_grad(grads, &ops.state.inputs[j], g, shape.clone());
             }
         }
         if let Some(node) = parents.next().flatten() {
@@ -116,12 +119,13 @@ impl<const N: usize> Backward<Flex, N> for WsumBackward<N> {
 }
 
 fn tracked<const N: usize>(
-    terms: Vec<crate::bridge::AdTensor>,
-    weights: crate::bridge::AdTensor,
-    state: WsumState,
+    terms: Vec<AdTensor>,
+    weights: AdTensor,
+    mut state: WsumState,
     out: FlexTensor,
 ) -> Tensor<4> {
     let mut guards: Vec<_> = terms.iter().map(|t| t.node()).collect();
+    state.inputs = terms;
     guards.push(weights.node());
     let guards: [_; N] = match guards.try_into() {
         Ok(g) => g,
@@ -164,6 +168,7 @@ pub fn weighted_sum(terms: &[Tensor<4>], weights: &Tensor<1>) -> Option<Tensor<4
                 .collect::<Option<_>>()?;
             let state = WsumState {
                 terms: prims,
+                inputs: Vec::new(),
                 weights: wv,
             };
             let out = match k {
