@@ -188,6 +188,26 @@ pub(crate) fn par_zeroed(
 /// ops on one core below 4M elements); a node tensor of a cell feeds many ops (its ReLU, its
 /// pools, the skip terms of every out-edge), so those sums were half of the main thread's own
 /// time in a search step. The sum is `new + old` element by element, as Burn's: the same bits.
+/// Takes the gradient that `input` (a tracked input of the op whose backward runs) has received
+/// so far from its other consumers, as a contiguous tensor, for a backward that sums it into its
+/// own pass ([`register_grad`] then stores the total).
+pub(crate) fn take_input_grad(
+    grads: &mut burn_autodiff::grads::Gradients,
+    input: &AdTensor,
+) -> Option<FlexTensor> {
+    grads.remove::<Flex>(input).map(contiguous)
+}
+
+/// Stores `g` as the gradient of `input`; with [`take_input_grad`] first, it is the total.
+pub(crate) fn register_grad(
+    grads: &mut burn_autodiff::grads::Gradients,
+    input: &AdTensor,
+    g: Vec<f32>,
+    shape: Vec<usize>,
+) {
+    grads.register::<Flex>(input.id(), from_vec(g, shape));
+}
+
 pub(crate) fn register_input_grad(
     grads: &mut burn_autodiff::grads::Gradients,
     input: &AdTensor,

@@ -9,7 +9,7 @@ use burn_flex::{Flex, FlexTensor};
 
 use crate::bridge::{
     AdTensor, CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
-    register_input_grad, values,
+    register_grad, take_input_grad, values,
 };
 
 #[derive(Debug)]
@@ -30,14 +30,27 @@ impl Backward<Flex, 1> for ReluBackward {
         if px.is_some() {
             let (y, input) = &ops.state;
             let (g, y) = (values(&dy), values(y));
+            // The input's earlier gradient (from its other consumers) is summed in this pass.
+            let old = take_input_grad(grads, input);
+            let old = old.as_ref().map(values);
             let dx = par_zeroed(g.len(), CHUNK, |ci, d| {
                 let o = ci * CHUNK;
                 let n = d.len();
-                for ((v, &gv), &yv) in d.iter_mut().zip(&g[o..o + n]).zip(&y[o..o + n]) {
-                    *v = if yv > 0.0 { gv } else { 0.0 };
+                let masked = d.iter_mut().zip(&g[o..o + n]).zip(&y[o..o + n]);
+                match old {
+                    Some(old) => {
+                        for (((v, &gv), &yv), &ov) in masked.zip(&old[o..o + n]) {
+                            *v = (if yv > 0.0 { gv } else { 0.0 }) + ov;
+                        }
+                    }
+                    None => {
+                        for ((v, &gv), &yv) in masked {
+                            *v = if yv > 0.0 { gv } else { 0.0 };
+                        }
+                    }
                 }
             });
-            register_input_grad(grads, input, dx, dims(&dy));
+            register_grad(grads, input, dx, dims(&dy));
         }
     }
 }

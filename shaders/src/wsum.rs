@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::bridge::{
     AdTensor, CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
-    register_input_grad, values,
+    register_grad, take_input_grad, values,
 };
 
 /// Most terms one fused sum takes (the 8-op DARTS space computes at most 7).
@@ -39,56 +39,107 @@ fn forward(terms: &[&[f32]], w: &[f32]) -> Vec<f32> {
     y
 }
 
-fn dots(dy: &[f32], terms: &[FlexTensor]) -> Vec<f32> {
-    let k = terms.len();
-    let vals: Vec<&[f32]> = terms.iter().map(values).collect();
-    let chunks = dy.len().div_ceil(CHUNK);
+/// `Σ g·x` over one chunk: eight f32 lanes, then summed in f64.
+#[inline]
+fn chunk_dot(g: &[f32], x: &[f32]) -> f64 {
+    let mut acc = [0.0f32; 8];
+    let mut i = 0;
+    while i + 8 <= g.len() {
+        for l in 0..8 {
+            acc[l] += g[i + l] * x[i + l];
+        }
+        i += 8;
+    }
+    let mut s: f64 = acc.iter().map(|&a| a as f64).sum();
+    while i < g.len() {
+        s += (g[i] * x[i]) as f64;
+        i += 1;
+    }
+    s
+}
+
+/// A term's gradient buffer, written chunk by chunk from several workers.
+struct Out(*mut std::mem::MaybeUninit<f32>);
+// SAFETY: the workers write disjoint chunks of the buffer.
+unsafe impl Sync for Out {}
+
+/// The whole backward in one pass over `dy`, chunk by chunk: for each term `k` in `want`, its
+/// gradient `old_k + w_k·dy` (`w_k·dy` without an earlier gradient `old_k`), and, when
+/// `want_dots`, the weight gradient `Σ dy·t_k`. Per element the sums are Burn's (`w_k·dy`
+/// rounded, then `+ old_k`), so the results equal the separate passes bit for bit; `dy` is read
+/// once instead of K + 1 times, and an earlier gradient costs no extra pass.
+fn backward_pass(
+    dy: &[f32],
+    terms: &[&[f32]],
+    w: &[f32],
+    want: &[bool],
+    olds: &[Option<&[f32]>],
+    want_dots: bool,
+) -> (Vec<Option<Vec<f32>>>, Option<Vec<f32>>) {
+    let len = dy.len();
+    let mut outs: Vec<Vec<f32>> = want
+        .iter()
+        .map(|&b| Vec::with_capacity(if b { len } else { 0 }))
+        .collect();
+    let ptrs: Vec<Out> = outs
+        .iter_mut()
+        .map(|v| Out(v.spare_capacity_mut().as_mut_ptr()))
+        .collect();
+    let chunks = len.div_ceil(CHUNK);
     let parts: Vec<Vec<f64>> = (0..chunks)
         .into_par_iter()
         .map(|ci| {
             let o = ci * CHUNK;
-            let e = (o + CHUNK).min(dy.len());
-            vals.iter()
-                .map(|t| {
-                    let mut acc = [0.0f32; 8];
-                    let (g, x) = (&dy[o..e], &t[o..e]);
-                    let mut i = 0;
-                    while i + 8 <= g.len() {
-                        for l in 0..8 {
-                            acc[l] += g[i + l] * x[i + l];
+            let n = CHUNK.min(len - o);
+            let g = &dy[o..o + n];
+            for k in (0..want.len()).filter(|&k| want[k]) {
+                // SAFETY: buffer k has capacity `len`; this chunk `o..o + n` is written by
+                // this worker only.
+                let dst = unsafe { std::slice::from_raw_parts_mut(ptrs[k].0.add(o), n) };
+                let wk = w[k];
+                match olds[k] {
+                    Some(old) => {
+                        for ((d, &gv), &ov) in dst.iter_mut().zip(g).zip(&old[o..o + n]) {
+                            d.write(ov + gv * wk);
                         }
-                        i += 8;
                     }
-                    let mut s: f64 = acc.iter().map(|&a| a as f64).sum();
-                    while i < g.len() {
-                        s += (g[i] * x[i]) as f64;
-                        i += 1;
+                    None => {
+                        for (d, &gv) in dst.iter_mut().zip(g) {
+                            d.write(gv * wk);
+                        }
                     }
-                    s
-                })
-                .collect()
+                }
+            }
+            if want_dots {
+                terms.iter().map(|t| chunk_dot(g, &t[o..o + n])).collect()
+            } else {
+                Vec::new()
+            }
         })
         .collect();
-    (0..k)
-        .map(|j| parts.iter().map(|p| p[j]).sum::<f64>() as f32)
-        .collect()
-}
-
-fn scaled(dy: &[f32], w: f32) -> Vec<f32> {
-    let out = par_zeroed(dy.len(), CHUNK, |ci, o| {
-        let s = ci * CHUNK;
-        let n = o.len();
-        for (v, &g) in o.iter_mut().zip(&dy[s..s + n]) {
-            *v = g * w;
-        }
+    let grads = outs
+        .into_iter()
+        .zip(want)
+        .map(|(mut v, &b)| {
+            b.then(|| {
+                // SAFETY: every chunk of `0..len` was written above.
+                unsafe { v.set_len(len) };
+                v
+            })
+        })
+        .collect();
+    let dots = want_dots.then(|| {
+        (0..terms.len())
+            .map(|j| parts.iter().map(|p| p[j]).sum::<f64>() as f32)
+            .collect()
     });
-    out
+    (grads, dots)
 }
 
 #[derive(Clone, Debug)]
 struct WsumState {
     terms: Vec<FlexTensor>,
-    /// The tracked terms, for [`register_input_grad`].
+    /// The tracked terms, whose earlier gradients the backward adds to.
     inputs: Vec<AdTensor>,
     weights: Vec<f32>,
 }
@@ -102,17 +153,37 @@ impl<const N: usize> Backward<Flex, N> for WsumBackward<N> {
     fn backward(self, ops: Ops<WsumState, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
         let shape = dims(&dy);
-        let dyv = values(&dy);
-        let k = ops.state.weights.len();
-        let mut parents = ops.parents.into_iter();
-        for j in 0..k {
-            if parents.next().flatten().is_some() {
-                let g = scaled(dyv, ops.state.weights[j]);
-                register_input_grad(grads, &ops.state.inputs[j], g, shape.clone());
+        let st = &ops.state;
+        let k = st.weights.len();
+        let want: Vec<bool> = ops.parents[..k].iter().map(Option::is_some).collect();
+        let want_dots = ops.parents[k].is_some();
+        // What the terms received from their other consumers so far, summed into the pass.
+        let olds: Vec<Option<FlexTensor>> = (0..k)
+            .map(|j| {
+                want[j]
+                    .then(|| take_input_grad(grads, &st.inputs[j]))
+                    .flatten()
+            })
+            .collect();
+        let (term_grads, dots) = {
+            let terms: Vec<&[f32]> = st.terms.iter().map(values).collect();
+            let old_vals: Vec<Option<&[f32]>> =
+                olds.iter().map(|o| o.as_ref().map(values)).collect();
+            backward_pass(
+                values(&dy),
+                &terms,
+                &st.weights,
+                &want,
+                &old_vals,
+                want_dots,
+            )
+        };
+        for (j, g) in term_grads.into_iter().enumerate() {
+            if let Some(g) = g {
+                register_grad(grads, &st.inputs[j], g, shape.clone());
             }
         }
-        if let Some(node) = parents.next().flatten() {
-            let g = dots(dyv, &ops.state.terms);
+        if let (Some(node), Some(g)) = (&ops.parents[k], dots) {
             grads.register::<Flex>(node.id, from_vec(g, vec![k]));
         }
     }
