@@ -14,7 +14,7 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
+    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_uninit, plain_tensor, record,
     register_input_grad, values,
 };
 
@@ -92,24 +92,27 @@ fn normalize(
     rstd: &[f32],
     affine: Option<(&[f32], &[f32])>,
 ) -> Vec<f32> {
-    let y = par_zeroed(x.len(), hw, |p, out| {
-        let ch = p % c;
-        let xs = &x[p * hw..(p + 1) * hw];
-        let (m, r) = (mean[ch], rstd[ch]);
-        match affine {
-            Some((g, b)) => {
-                let (g, b) = (g[ch], b[ch]);
-                for (o, &v) in out.iter_mut().zip(xs) {
-                    *o = (v - m) * r * g + b;
+    // SAFETY: every element of each plane chunk is written once.
+    let y = unsafe {
+        par_uninit(x.len(), hw, |p, out| {
+            let ch = p % c;
+            let xs = &x[p * hw..(p + 1) * hw];
+            let (m, r) = (mean[ch], rstd[ch]);
+            match affine {
+                Some((g, b)) => {
+                    let (g, b) = (g[ch], b[ch]);
+                    for (o, &v) in out.iter_mut().zip(xs) {
+                        o.write((v - m) * r * g + b);
+                    }
+                }
+                None => {
+                    for (o, &v) in out.iter_mut().zip(xs) {
+                        o.write((v - m) * r);
+                    }
                 }
             }
-            None => {
-                for (o, &v) in out.iter_mut().zip(xs) {
-                    *o = (v - m) * r;
-                }
-            }
-        }
-    });
+        })
+    };
     y
 }
 
@@ -176,19 +179,22 @@ fn input_grad(
     s2: &[f64],
 ) -> Vec<f32> {
     let m = (n * hw) as f64;
-    let dx = par_zeroed(dy.len(), hw, |p, out| {
-        let ch = p % c;
-        let o = p * hw;
-        let (mu, r) = (mean[ch], rstd[ch]);
-        let g = gamma.map_or(1.0, |g| g[ch]);
-        let k = g * r;
-        let a = (s1[ch] / m) as f32;
-        let b = (s2[ch] / m) as f32;
-        for ((d, &gy), &xv) in out.iter_mut().zip(&dy[o..o + hw]).zip(&x[o..o + hw]) {
-            let xh = (xv - mu) * r;
-            *d = k * (gy - a - xh * b);
-        }
-    });
+    // SAFETY: every element of each plane chunk is written once.
+    let dx = unsafe {
+        par_uninit(dy.len(), hw, |p, out| {
+            let ch = p % c;
+            let o = p * hw;
+            let (mu, r) = (mean[ch], rstd[ch]);
+            let g = gamma.map_or(1.0, |g| g[ch]);
+            let k = g * r;
+            let a = (s1[ch] / m) as f32;
+            let b = (s2[ch] / m) as f32;
+            for ((d, &gy), &xv) in out.iter_mut().zip(&dy[o..o + hw]).zip(&x[o..o + hw]) {
+                let xh = (xv - mu) * r;
+                d.write(k * (gy - a - xh * b));
+            }
+        })
+    };
     dx
 }
 

@@ -14,8 +14,8 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_zeroed_map, plain_tensor, record,
-    register_input_grad, values,
+    AdTensor, Flexed, contiguous, dims, flexed, from_vec, par_uninit_map, par_zeroed_map,
+    plain_tensor, record, register_input_grad, values,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -118,27 +118,29 @@ fn col2im(dcol: &[f32], g: Geo, dx: &mut [f32]) {
     }
 }
 
-/// Row-major `dst[m×n] (+)= lhs · rhs` with explicit strides (column stride, row stride).
+/// Row-major `dst[m×n] (+)= lhs · rhs` with explicit strides (column stride, row stride); `dst`
+/// points at m·n values.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     m: usize,
     n: usize,
     k: usize,
-    dst: &mut [f32],
+    dst: *mut f32,
     accumulate: bool,
     lhs: &[f32],
     (lhs_cs, lhs_rs): (usize, usize),
     rhs: &[f32],
     (rhs_cs, rhs_rs): (usize, usize),
 ) {
-    debug_assert!(dst.len() >= m * n);
-    // SAFETY: the slices cover every index the strides reach (checked by the callers' shapes).
+    // SAFETY: `dst` has room for m·n values, and the slices cover every index the strides reach
+    // (checked by the callers' shapes). Without `accumulate`, gemm writes `dst` without reading
+    // it, so `dst` may be uninitialised.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -179,10 +181,30 @@ fn backward(
         if let Some(dxn) = dxn {
             // dcol = Wᵀ · dy_n: [kr × pix] = [kr × co] · [co × pix].
             if g.pointwise() {
-                matmul(kr, pix, g.co, dxn, false, wt, (kr, 1), dyn_, (1, pix));
+                matmul(
+                    kr,
+                    pix,
+                    g.co,
+                    dxn.as_mut_ptr(),
+                    false,
+                    wt,
+                    (kr, 1),
+                    dyn_,
+                    (1, pix),
+                );
             } else {
                 scratch.resize(kr * pix, 0.0);
-                matmul(kr, pix, g.co, scratch, false, wt, (kr, 1), dyn_, (1, pix));
+                matmul(
+                    kr,
+                    pix,
+                    g.co,
+                    scratch.as_mut_ptr(),
+                    false,
+                    wt,
+                    (kr, 1),
+                    dyn_,
+                    (1, pix),
+                );
                 col2im(scratch, g, dxn);
             }
         }
@@ -192,11 +214,31 @@ fn backward(
                 acc.resize(g.co * kr, 0.0);
             }
             if g.pointwise() {
-                matmul(g.co, kr, pix, acc, true, dyn_, (1, pix), xn, (pix, 1));
+                matmul(
+                    g.co,
+                    kr,
+                    pix,
+                    acc.as_mut_ptr(),
+                    true,
+                    dyn_,
+                    (1, pix),
+                    xn,
+                    (pix, 1),
+                );
             } else {
                 scratch.resize(kr * pix, 0.0);
                 im2col(xn, g, scratch);
-                matmul(g.co, kr, pix, acc, true, dyn_, (1, pix), scratch, (pix, 1));
+                matmul(
+                    g.co,
+                    kr,
+                    pix,
+                    acc.as_mut_ptr(),
+                    true,
+                    dyn_,
+                    (1, pix),
+                    scratch,
+                    (pix, 1),
+                );
             }
         }
     };
@@ -245,22 +287,46 @@ fn backward(
 fn forward(x: &[f32], wt: &[f32], n: usize, g: Geo) -> Vec<f32> {
     let (pix, kr) = (g.ho * g.wo, g.rows());
     let chw = g.ci * g.h * g.w;
-    par_zeroed_map(
-        n * g.co * pix,
-        g.co * pix,
-        Vec::new,
-        |scratch: &mut Vec<f32>, img, yn| {
-            let xn = &x[img * chw..(img + 1) * chw];
-            if g.pointwise() {
-                matmul(g.co, pix, kr, yn, false, wt, (1, kr), xn, (1, pix));
-            } else {
-                scratch.resize(kr * pix, 0.0);
-                im2col(xn, g, scratch);
-                matmul(g.co, pix, kr, yn, false, wt, (1, kr), scratch, (1, pix));
-            }
-        },
-    )
-    .0
+    // SAFETY: each image's output chunk is written whole by the matrix product (not
+    // accumulating).
+    unsafe {
+        par_uninit_map(
+            n * g.co * pix,
+            g.co * pix,
+            Vec::new,
+            |scratch: &mut Vec<f32>, img, yn: &mut [std::mem::MaybeUninit<f32>]| {
+                let xn = &x[img * chw..(img + 1) * chw];
+                if g.pointwise() {
+                    matmul(
+                        g.co,
+                        pix,
+                        kr,
+                        yn.as_mut_ptr() as *mut f32,
+                        false,
+                        wt,
+                        (1, kr),
+                        xn,
+                        (1, pix),
+                    );
+                } else {
+                    scratch.resize(kr * pix, 0.0);
+                    im2col(xn, g, scratch);
+                    matmul(
+                        g.co,
+                        pix,
+                        kr,
+                        yn.as_mut_ptr() as *mut f32,
+                        false,
+                        wt,
+                        (1, kr),
+                        scratch,
+                        (1, pix),
+                    );
+                }
+            },
+        )
+        .0
+    }
 }
 
 #[derive(Clone, Debug)]

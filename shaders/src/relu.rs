@@ -8,7 +8,7 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use crate::bridge::{
-    AdTensor, CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
+    AdTensor, CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_uninit, plain_tensor, record,
     register_grad, take_input_grad, values,
 };
 
@@ -33,23 +33,26 @@ impl Backward<Flex, 1> for ReluBackward {
             // The input's earlier gradient (from its other consumers) is summed in this pass.
             let old = take_input_grad(grads, input);
             let old = old.as_ref().map(values);
-            let dx = par_zeroed(g.len(), CHUNK, |ci, d| {
-                let o = ci * CHUNK;
-                let n = d.len();
-                let masked = d.iter_mut().zip(&g[o..o + n]).zip(&y[o..o + n]);
-                match old {
-                    Some(old) => {
-                        for (((v, &gv), &yv), &ov) in masked.zip(&old[o..o + n]) {
-                            *v = (if yv > 0.0 { gv } else { 0.0 }) + ov;
+            // SAFETY: every element of each chunk is written once, with or without an earlier gradient.
+            let dx = unsafe {
+                par_uninit(g.len(), CHUNK, |ci, d| {
+                    let o = ci * CHUNK;
+                    let n = d.len();
+                    let masked = d.iter_mut().zip(&g[o..o + n]).zip(&y[o..o + n]);
+                    match old {
+                        Some(old) => {
+                            for (((v, &gv), &yv), &ov) in masked.zip(&old[o..o + n]) {
+                                v.write((if yv > 0.0 { gv } else { 0.0 }) + ov);
+                            }
+                        }
+                        None => {
+                            for ((v, &gv), &yv) in masked {
+                                v.write(if yv > 0.0 { gv } else { 0.0 });
+                            }
                         }
                     }
-                    None => {
-                        for ((v, &gv), &yv) in masked {
-                            *v = if yv > 0.0 { gv } else { 0.0 };
-                        }
-                    }
-                }
-            });
+                })
+            };
             register_grad(grads, input, dx, dims(&dy));
         }
     }
@@ -61,13 +64,16 @@ pub fn relu(x: &Tensor<4>) -> Option<Tensor<4>> {
     let fx = flexed(x)?;
     let xp = contiguous(fx.primitive());
     let xv = values(&xp);
-    let y = par_zeroed(xv.len(), CHUNK, |ci, out| {
-        let o = ci * CHUNK;
-        let n = out.len();
-        for (v, &xi) in out.iter_mut().zip(&xv[o..o + n]) {
-            *v = xi.max(0.0);
-        }
-    });
+    // SAFETY: every element of each chunk is written once.
+    let y = unsafe {
+        par_uninit(xv.len(), CHUNK, |ci, out| {
+            let o = ci * CHUNK;
+            let n = out.len();
+            for (v, &xi) in out.iter_mut().zip(&xv[o..o + n]) {
+                v.write(xi.max(0.0));
+            }
+        })
+    };
     let y = from_vec(y, dims(&xp));
     Some(match fx {
         Flexed::Plain(_) => plain_tensor(y),

@@ -13,8 +13,8 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::bridge::{
-    AdTensor, CHUNK, Flexed, contiguous, dims, flexed, from_vec, par_zeroed, plain_tensor, record,
-    register_grad, take_input_grad, values,
+    AdTensor, CHUNK, Flexed, assume_init, contiguous, dims, flexed, from_vec, par_uninit,
+    plain_tensor, record, register_grad, take_input_grad, values,
 };
 
 /// Most terms one fused sum takes (the 8-op DARTS space computes at most 7).
@@ -22,21 +22,23 @@ pub const MAX_TERMS: usize = 8;
 
 fn forward(terms: &[&[f32]], w: &[f32]) -> Vec<f32> {
     let len = terms[0].len();
-    let y = par_zeroed(len, CHUNK, |ci, out| {
+    let fill = |ci: usize, out: &mut [std::mem::MaybeUninit<f32>]| {
         let o = ci * CHUNK;
         let n = out.len();
-        out.copy_from_slice(&terms[0][o..o + n]);
         let w0 = w[0];
-        for v in out.iter_mut() {
-            *v *= w0;
+        for (v, &x) in out.iter_mut().zip(&terms[0][o..o + n]) {
+            v.write(x * w0);
         }
+        // SAFETY: the loop above initialised every element of the chunk.
+        let out = unsafe { assume_init(out) };
         for (t, &wk) in terms.iter().zip(w).skip(1) {
             for (v, &x) in out.iter_mut().zip(&t[o..o + n]) {
                 *v += x * wk;
             }
         }
-    });
-    y
+    };
+    // SAFETY: `fill` initialises every element of each chunk (the first term's loop).
+    unsafe { par_uninit(len, CHUNK, fill) }
 }
 
 /// `Σ g·x` over one chunk: eight f32 lanes, then summed in f64.
