@@ -93,7 +93,7 @@ fn normalize(
     affine: Option<(&[f32], &[f32])>,
 ) -> Vec<f32> {
     // SAFETY: every element of each plane chunk is written once.
-    let y = unsafe {
+    unsafe {
         par_uninit(x.len(), hw, |p, out| {
             let ch = p % c;
             let xs = &x[p * hw..(p + 1) * hw];
@@ -112,8 +112,7 @@ fn normalize(
                 }
             }
         })
-    };
-    y
+    }
 }
 
 /// Per-channel `(Σ dy, Σ dy·x̂)`.
@@ -180,7 +179,7 @@ fn input_grad(
 ) -> Vec<f32> {
     let m = (n * hw) as f64;
     // SAFETY: every element of each plane chunk is written once.
-    let dx = unsafe {
+    unsafe {
         par_uninit(dy.len(), hw, |p, out| {
             let ch = p % c;
             let o = p * hw;
@@ -194,8 +193,7 @@ fn input_grad(
                 d.write(k * (gy - a - xh * b));
             }
         })
-    };
-    dx
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -139,41 +139,24 @@ pub(crate) fn valid_range(
 #[inline]
 fn zeroed(c: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
     c.fill(std::mem::MaybeUninit::new(0.0));
-    // SAFETY: every element of `c` was just initialised, and `MaybeUninit<f32>` has the layout
-    // of `f32`.
+    // SAFETY: every element of `c` was just initialised.
+    unsafe { assume_init(c) }
+}
+
+/// `c` viewed as values.
+///
+/// # Safety
+/// Every element of `c` is initialised.
+pub(crate) unsafe fn assume_init(c: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: initialised (the caller's promise); `MaybeUninit<f32>` has the layout of `f32`.
     unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
 }
 
-/// A buffer of `len` f32 built in parallel chunks of `chunk` elements: each worker zeroes its
-/// chunk and runs `f(&mut scratch, chunk index, chunk)` on it while it is in cache, with one
-/// `init()` scratch value per rayon job; the results of `f` come back in chunk order.
-///
-/// Why not `vec![0.0; len]`: glibc's calloc clears recycled heap memory with one memset on the
-/// calling thread, so every large output was zeroed on one core before the parallel kernel ran
-/// (7 % of the samples of a NAS-Bench-201 C = 16 search step, all on the main thread). Here the
-/// zeroing is split over the workers and touches each chunk just before it is written. The
-/// values are those of the zeroed buffer: nothing numeric changes.
-pub(crate) fn par_zeroed_map<T, R: Send>(
-    len: usize,
-    chunk: usize,
-    init: impl Fn() -> T + Sync + Send,
-    f: impl Fn(&mut T, usize, &mut [f32]) -> R + Sync + Send,
-) -> (Vec<f32>, Vec<R>) {
-    use rayon::prelude::*;
-    let mut v: Vec<f32> = Vec::with_capacity(len);
-    let results = v.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .map_init(init, |scratch, (i, c)| f(scratch, i, zeroed(c)))
-        .collect();
-    // SAFETY: the chunks above cover `0..len` and each was initialised by `zeroed`.
-    unsafe { v.set_len(len) };
-    (v, results)
-}
-
-/// Like [`par_zeroed_map`], for an output that `f` overwrites whole: the chunks come
-/// uninitialised, so nothing is written twice (zeroing an output that a matrix product or an
-/// element-wise pass then overwrites was 6 % of a search step's samples).
+/// A buffer of `len` f32 built in parallel chunks of `chunk` elements, each handed to
+/// `f(&mut scratch, chunk index, chunk)` uninitialised, with one `init()` scratch value per rayon
+/// job; the results of `f` come back in chunk order. For an output that `f` overwrites whole:
+/// nothing is written twice (zeroing an output that a matrix product or an element-wise pass then
+/// overwrites was 6 % of a search step's samples).
 ///
 /// # Safety
 /// `f` must initialise every element of each chunk it is given (e.g. with `MaybeUninit::write`,
@@ -196,15 +179,6 @@ pub(crate) unsafe fn par_uninit_map<T, R: Send>(
     (v, results)
 }
 
-/// `c` viewed as values.
-///
-/// # Safety
-/// Every element of `c` is initialised.
-pub(crate) unsafe fn assume_init(c: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
-    // SAFETY: initialised (the caller's promise); `MaybeUninit<f32>` has the layout of `f32`.
-    unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
-}
-
 /// [`par_uninit_map`] without scratch or results.
 ///
 /// # Safety
@@ -218,6 +192,23 @@ pub(crate) unsafe fn par_uninit(
     unsafe { par_uninit_map(len, chunk, || (), |_, i, c| f(i, c)).0 }
 }
 
+/// [`par_uninit_map`] for an output that `f` accumulates into: each worker zeroes its chunk just
+/// before `f` writes it, while it is in cache.
+///
+/// Why not `vec![0.0; len]`: glibc's calloc clears recycled heap memory with one memset on the
+/// calling thread, so every large output was zeroed on one core before the parallel kernel ran
+/// (7 % of the samples of a NAS-Bench-201 C = 16 search step, all on the main thread). The values
+/// are those of the zeroed buffer: nothing numeric changes.
+pub(crate) fn par_zeroed_map<T, R: Send>(
+    len: usize,
+    chunk: usize,
+    init: impl Fn() -> T + Sync + Send,
+    f: impl Fn(&mut T, usize, &mut [f32]) -> R + Sync + Send,
+) -> (Vec<f32>, Vec<R>) {
+    // SAFETY: `zeroed` initialises every chunk before `f` sees it.
+    unsafe { par_uninit_map(len, chunk, init, |s, i, c| f(s, i, zeroed(c))) }
+}
+
 /// [`par_zeroed_map`] without scratch or results: `f(chunk index, chunk)` on zeroed chunks.
 pub(crate) fn par_zeroed(
     len: usize,
@@ -227,14 +218,6 @@ pub(crate) fn par_zeroed(
     par_zeroed_map(len, chunk, || (), |_, i, c| f(i, c)).0
 }
 
-/// Registers `g` (of `shape`) as a gradient of `input`, a tracked input of the op whose backward
-/// runs (its node is one of the op's parents), adding on all cores whatever gradient that input
-/// has received so far from its other consumers.
-///
-/// Burn's `Gradients::register` would add the two on the calling thread (flex runs element-wise
-/// ops on one core below 4M elements); a node tensor of a cell feeds many ops (its ReLU, its
-/// pools, the skip terms of every out-edge), so those sums were half of the main thread's own
-/// time in a search step. The sum is `new + old` element by element, as Burn's: the same bits.
 /// Takes the gradient that `input` (a tracked input of the op whose backward runs) has received
 /// so far from its other consumers, as a contiguous tensor, for a backward that sums it into its
 /// own pass ([`register_grad`] then stores the total).
@@ -245,7 +228,8 @@ pub(crate) fn take_input_grad(
     grads.remove::<Flex>(input).map(contiguous)
 }
 
-/// Stores `g` as the gradient of `input`; with [`take_input_grad`] first, it is the total.
+/// Stores `g` (of `shape`) as the gradient of `input`; with [`take_input_grad`] first, it is the
+/// total.
 pub(crate) fn register_grad(
     grads: &mut burn_autodiff::grads::Gradients,
     input: &AdTensor,
@@ -255,6 +239,14 @@ pub(crate) fn register_grad(
     grads.register::<Flex>(input.id(), from_vec(g, shape));
 }
 
+/// Registers `g` (of `shape`) as a gradient of `input`, a tracked input of the op whose backward
+/// runs (its node is one of the op's parents), adding on all cores whatever gradient that input
+/// has received so far from its other consumers.
+///
+/// Burn's `Gradients::register` would add the two on the calling thread (flex runs element-wise
+/// ops on one core below 4M elements); a node tensor of a cell feeds many ops (its ReLU, its
+/// pools, the skip terms of every out-edge), so those sums were half of the main thread's own
+/// time in a search step. The sum is `new + old` element by element, as Burn's: the same bits.
 pub(crate) fn register_input_grad(
     grads: &mut burn_autodiff::grads::Gradients,
     input: &AdTensor,
@@ -262,8 +254,7 @@ pub(crate) fn register_input_grad(
     shape: Vec<usize>,
 ) {
     use rayon::prelude::*;
-    if let Some(old) = grads.remove::<Flex>(input) {
-        let old = contiguous(old);
+    if let Some(old) = take_input_grad(grads, input) {
         let ov = values(&old);
         assert_eq!(ov.len(), g.len(), "gradients of one tensor differ in size");
         g.par_chunks_mut(CHUNK)
@@ -274,5 +265,5 @@ pub(crate) fn register_input_grad(
                 }
             });
     }
-    grads.register::<Flex>(input.id(), from_vec(g, shape));
+    register_grad(grads, input, g, shape);
 }

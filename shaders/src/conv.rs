@@ -83,6 +83,17 @@ fn im2col(x: &[f32], g: Geo, col: &mut [f32]) {
     }
 }
 
+/// The im2col matrix of one image `x` (`[kr × pix]`, built in `scratch`), or `x` itself for a 1×1
+/// stride-1 convolution, whose im2col matrix it is.
+fn columns<'a>(x: &'a [f32], g: Geo, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    if g.pointwise() {
+        return x;
+    }
+    scratch.resize(g.rows() * g.ho * g.wo, 0.0);
+    im2col(x, g, scratch);
+    scratch
+}
+
 /// `dx[c][i·s − p + a][j·s − p + b] += dcol[(c·k + a)·k + b][i·wo + j]`.
 fn col2im(dcol: &[f32], g: Geo, dx: &mut [f32]) {
     let pix = g.ho * g.wo;
@@ -179,32 +190,16 @@ fn backward(
         let dyn_ = &dy[img * g.co * pix..(img + 1) * g.co * pix];
         let xn = &x[img * chw..(img + 1) * chw];
         if let Some(dxn) = dxn {
-            // dcol = Wᵀ · dy_n: [kr × pix] = [kr × co] · [co × pix].
-            if g.pointwise() {
-                matmul(
-                    kr,
-                    pix,
-                    g.co,
-                    dxn.as_mut_ptr(),
-                    false,
-                    wt,
-                    (kr, 1),
-                    dyn_,
-                    (1, pix),
-                );
+            // dcol = Wᵀ · dy_n: [kr × pix] = [kr × co] · [co × pix]; for a 1×1 stride-1
+            // convolution dcol is dx_n itself, otherwise it is folded back with col2im.
+            let dst = if g.pointwise() {
+                dxn.as_mut_ptr()
             } else {
                 scratch.resize(kr * pix, 0.0);
-                matmul(
-                    kr,
-                    pix,
-                    g.co,
-                    scratch.as_mut_ptr(),
-                    false,
-                    wt,
-                    (kr, 1),
-                    dyn_,
-                    (1, pix),
-                );
+                scratch.as_mut_ptr()
+            };
+            matmul(kr, pix, g.co, dst, false, wt, (kr, 1), dyn_, (1, pix));
+            if !g.pointwise() {
                 col2im(scratch, g, dxn);
             }
         }
@@ -213,33 +208,9 @@ fn backward(
             if acc.is_empty() {
                 acc.resize(g.co * kr, 0.0);
             }
-            if g.pointwise() {
-                matmul(
-                    g.co,
-                    kr,
-                    pix,
-                    acc.as_mut_ptr(),
-                    true,
-                    dyn_,
-                    (1, pix),
-                    xn,
-                    (pix, 1),
-                );
-            } else {
-                scratch.resize(kr * pix, 0.0);
-                im2col(xn, g, scratch);
-                matmul(
-                    g.co,
-                    kr,
-                    pix,
-                    acc.as_mut_ptr(),
-                    true,
-                    dyn_,
-                    (1, pix),
-                    scratch,
-                    (pix, 1),
-                );
-            }
+            let col = columns(xn, g, scratch);
+            let dst = acc.as_mut_ptr();
+            matmul(g.co, kr, pix, dst, true, dyn_, (1, pix), col, (pix, 1));
         }
     };
     // Images are taken in fixed groups, each with its own weight-gradient accumulator, summed in
@@ -295,34 +266,9 @@ fn forward(x: &[f32], wt: &[f32], n: usize, g: Geo) -> Vec<f32> {
             g.co * pix,
             Vec::new,
             |scratch: &mut Vec<f32>, img, yn: &mut [std::mem::MaybeUninit<f32>]| {
-                let xn = &x[img * chw..(img + 1) * chw];
-                if g.pointwise() {
-                    matmul(
-                        g.co,
-                        pix,
-                        kr,
-                        yn.as_mut_ptr() as *mut f32,
-                        false,
-                        wt,
-                        (1, kr),
-                        xn,
-                        (1, pix),
-                    );
-                } else {
-                    scratch.resize(kr * pix, 0.0);
-                    im2col(xn, g, scratch);
-                    matmul(
-                        g.co,
-                        pix,
-                        kr,
-                        yn.as_mut_ptr() as *mut f32,
-                        false,
-                        wt,
-                        (1, kr),
-                        scratch,
-                        (1, pix),
-                    );
-                }
+                let col = columns(&x[img * chw..(img + 1) * chw], g, scratch);
+                let dst = yn.as_mut_ptr() as *mut f32;
+                matmul(g.co, pix, kr, dst, false, wt, (1, kr), col, (1, pix));
             },
         )
         .0
