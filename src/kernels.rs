@@ -191,6 +191,52 @@ pub(crate) fn conv2d(
     conv.forward(x)
 }
 
+/// The fused kernels' geometry of `conv`: `(stride, padding)` of a dense convolution (`groups`
+/// = 1, dilation 1) without bias, with square kernel, equal strides and symmetric padding.
+#[cfg(not(target_arch = "wasm32"))]
+fn dense_geometry(conv: &burn::nn::conv::Conv2d) -> Option<(usize, usize)> {
+    match conv.padding {
+        burn::nn::PaddingConfig2d::Explicit(top, left, bottom, right)
+            if top == left
+                && top == bottom
+                && top == right
+                && conv.bias.is_none()
+                && conv.groups == 1
+                && conv.stride[0] == conv.stride[1]
+                && conv.dilation == [1, 1]
+                && conv.kernel_size[0] == conv.kernel_size[1] =>
+        {
+            Some((conv.stride[0], top))
+        }
+        _ => None,
+    }
+}
+
+/// `convs[e].forward(x)` for every `e`: through one fused op when the fused kernels apply and
+/// the convolutions are dense ones of one geometry (kernel size, stride, padding; see
+/// [`darts_pt_kernels::conv2d_dense_shared`]: one im2col per image for all of them, one
+/// input-gradient pass), [`conv2d`] of each otherwise. Same outputs bit for bit; the input
+/// gradient differs from the separate convolutions' in float summation order only.
+pub(crate) fn conv2d_shared(
+    x: &burn::tensor::Tensor<4>,
+    convs: &[&burn::nn::conv::Conv2d],
+) -> Vec<burn::tensor::Tensor<4>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if convs.len() > 1
+        && kernels() == Kernels::Fused
+        && let Some(geo) = dense_geometry(convs[0])
+        && convs
+            .iter()
+            .all(|c| dense_geometry(c) == Some(geo) && c.kernel_size == convs[0].kernel_size)
+    {
+        let weights: Vec<_> = convs.iter().map(|c| c.weight.val()).collect();
+        if let Some(ys) = darts_pt_kernels::conv2d_dense_shared(x, &weights, geo.0, geo.1) {
+            return ys;
+        }
+    }
+    convs.iter().map(|c| conv2d(x.clone(), c)).collect()
+}
+
 /// ReLU through the fused kernel (all cores), Burn's `relu` otherwise (see [`batch_norm_train`]).
 pub(crate) fn relu(x: burn::tensor::Tensor<4>) -> burn::tensor::Tensor<4> {
     #[cfg(not(target_arch = "wasm32"))]

@@ -165,17 +165,85 @@ impl BatchNorm2d {
 /// changes no forward value; in the backward pass the edges' gradients are summed before one
 /// ReLU or pool backward instead of after (float summation order only). The reference computes
 /// one per op.
+///
+/// The convolutions of ReLU-Conv-BN ops declared with [`NodeShare::plan_conv`] (the
+/// `nor_conv_kxk` of a NAS-Bench-201 node's out-edges) are computed together, per geometry, on
+/// the first request: one im2col of the ReLU per image and one input-gradient pass for all of
+/// them ([`crate::kernels`]; each output is the separate convolution's bit for bit).
 #[derive(Debug, Default)]
-pub struct NodeShare {
+pub struct NodeShare<'a> {
     relu: std::cell::OnceCell<Tensor<4>>,
     /// `[average][stride − 1]`.
     pools: [[std::cell::OnceCell<Tensor<4>>; 2]; 2],
+    /// Planned convolutions of `relu(x)`, grouped by geometry.
+    convs: std::cell::RefCell<Vec<ConvGroup<'a>>>,
 }
 
-impl NodeShare {
+/// Convolutions of one geometry planned on a [`NodeShare`], and their outputs once computed
+/// (in the order of `convs`).
+#[derive(Debug)]
+struct ConvGroup<'a> {
+    convs: Vec<&'a Conv2d>,
+    outs: std::cell::OnceCell<Vec<Tensor<4>>>,
+}
+
+/// Whether `a` and `b` convolve one input the same way (kernel, stride, padding, dilation,
+/// groups, channels), so that they can be computed together.
+fn same_geometry(a: &Conv2d, b: &Conv2d) -> bool {
+    a.kernel_size == b.kernel_size
+        && a.stride == b.stride
+        && a.dilation == b.dilation
+        && a.groups == b.groups
+        && a.padding == b.padding
+        && a.bias.is_none() == b.bias.is_none()
+        && a.weight.lazy_shape().dims::<4>()[1] == b.weight.lazy_shape().dims::<4>()[1]
+}
+
+impl<'a> NodeShare<'a> {
     /// Nothing computed yet.
     pub fn new() -> Self {
         NodeShare::default()
+    }
+
+    /// Declares that `conv` will be applied to `relu(x)` through [`NodeShare::conv`] in this
+    /// forward pass, so that it is computed together with the other planned convolutions of its
+    /// geometry. Plan only convolutions whose output is used: a planned one is computed on the
+    /// first request of its group. Planning after that request has no effect on the group.
+    pub fn plan_conv(&self, conv: &'a Conv2d) {
+        let mut groups = self.convs.borrow_mut();
+        if groups
+            .iter()
+            .any(|g| g.convs.iter().any(|c| c.weight.id == conv.weight.id))
+        {
+            return;
+        }
+        match groups
+            .iter_mut()
+            .find(|g| g.outs.get().is_none() && same_geometry(g.convs[0], conv))
+        {
+            Some(g) => g.convs.push(conv),
+            None => groups.push(ConvGroup {
+                convs: vec![conv],
+                outs: std::cell::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// `conv.forward(relu_x)` for `relu_x` = [`NodeShare::relu`] of the node's tensor (the same
+    /// tensor on every call): the output of its planned group, computed on the first request of
+    /// any member, or the convolution alone when it was not planned.
+    pub fn conv(&self, relu_x: &Tensor<4>, conv: &Conv2d) -> Tensor<4> {
+        let groups = self.convs.borrow();
+        for g in groups.iter() {
+            if let Some(i) = g.convs.iter().position(|c| c.weight.id == conv.weight.id) {
+                let outs = g
+                    .outs
+                    .get_or_init(|| crate::kernels::conv2d_shared(relu_x, &g.convs));
+                return outs[i].clone();
+            }
+        }
+        drop(groups);
+        crate::kernels::conv2d(relu_x.clone(), conv)
     }
 
     /// `relu(x)` of `x` `[b, c, h, w]` (same shape), computed on the first call and reused after
@@ -258,6 +326,12 @@ impl ReluConvBn {
     pub fn forward_relu(&self, relu_x: Tensor<4>, bn: BnMode) -> Tensor<4> {
         self.bn
             .forward(crate::kernels::conv2d(relu_x, &self.conv), bn)
+    }
+
+    /// [`ReluConvBn::forward`] of a node's tensor `x` with its ReLU and convolution taken from
+    /// `share` ([`NodeShare::relu`], [`NodeShare::conv`]).
+    pub fn forward_shared(&self, x: &Tensor<4>, share: &NodeShare, bn: BnMode) -> Tensor<4> {
+        self.bn.forward(share.conv(&share.relu(x), &self.conv), bn)
     }
 }
 
@@ -571,7 +645,7 @@ impl Op {
             Op::FactorizedReduce(f) => f.forward_relu(share.relu(x), bn),
             Op::SepConv(s) => s.forward_relu(share.relu(x), bn),
             Op::DilConv(d) => d.forward_relu(share.relu(x), bn),
-            Op::ReluConvBn(r) => r.forward_relu(share.relu(x), bn),
+            Op::ReluConvBn(r) => r.forward_shared(x, share, bn),
             Op::Pool(p) => p.forward_shared(x, share, bn),
             _ => self.forward(x.clone(), bn),
         }

@@ -156,6 +156,16 @@ impl MixedOp {
             (!op.is_zero()).then(|| op.forward_shared(x, share, bn))
         })
     }
+
+    /// Declares on `share` the convolutions of the ReLU-Conv-BN ops this mixed op will compute
+    /// with `weights` (those with a weight; see [`NodeShare::plan_conv`]).
+    pub fn plan<'a>(&'a self, share: &NodeShare<'a>, weights: &[Option<Tensor<4>>]) {
+        for (op, w) in self.ops.iter().zip(weights) {
+            if let (Op::ReluConvBn(r), Some(_)) = (op, w) {
+                share.plan_conv(&r.conv);
+            }
+        }
+    }
 }
 
 /// `Σ_k w_k · out_k` in column order, the core of a mixed op. `weights[k]` is the `[1, 1, 1, 1]`
@@ -381,6 +391,14 @@ impl Nb201Cell {
         let device = x.device();
         let mut nodes = vec![x];
         let shares: Vec<NodeShare> = (0..4).map(|_| NodeShare::new()).collect();
+        // The `nor_conv_kxk` of a node's out-edges all convolve its ReLU: computed together.
+        let mut e = 0;
+        for i in 1..4 {
+            for share in &shares[..i] {
+                self.edges[e].plan(share, &w.scalars[e]);
+                e += 1;
+            }
+        }
         let mut e = 0;
         for i in 1..4 {
             let terms = (0..i)

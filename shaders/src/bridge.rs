@@ -93,18 +93,29 @@ pub(crate) fn record<BO, const N: usize>(
 where
     BO: burn_autodiff::ops::Backward<Flex, N>,
 {
+    tracked_tensor(record_primitive(op, nodes, state, out))
+}
+
+/// [`record`], returning the autodiff primitive (of any rank).
+pub(crate) fn record_primitive<BO, const N: usize>(
+    op: BO,
+    nodes: [burn_autodiff::ops::NodeGuard; N],
+    state: BO::State,
+    out: FlexTensor,
+) -> AdTensor
+where
+    BO: burn_autodiff::ops::Backward<Flex, N>,
+{
     use burn_autodiff::checkpoint::strategy::NoCheckpointing;
     use burn_autodiff::ops::OpsKind;
-    tracked_tensor(
-        match op
-            .prepare::<NoCheckpointing>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state, out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        },
-    )
+    match op
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
 }
 
 /// Elements per parallel work item of the element-wise kernels (64 KiB of f32).

@@ -9,7 +9,9 @@
 //! * [`avg_pool3x3`]: `avg_pool_3x3` without padding in the count, one pass each way.
 //! * [`weighted_sum`]: a mixed op's `Σ_k w_k · out_k`, one pass forward and one backward.
 //! * [`conv2d_dense`]: a dense convolution as matrix products per image, forward
-//!   (`W · im2col(x)`) and backward (input gradient by col2im, weight gradient by im2col).
+//!   (`W · im2col(x)`) and backward (input gradient by col2im, weight gradient by im2col);
+//!   [`conv2d_dense_shared`]: several such convolutions of one input, sharing its im2col and one
+//!   input-gradient pass.
 //! * [`depthwise_conv2d`]: the depthwise k×k convolution of `sep_conv` / `dil_conv`: flex's own
 //!   forward kernel, and direct loops for both gradients (Burn's generic backward loops over
 //!   groups and copies im2col buffers).
@@ -40,7 +42,7 @@ mod wsum;
 
 pub use bn::{BnOutput, batch_norm_train};
 pub use bridge::supported;
-pub use conv::conv2d_dense;
+pub use conv::{MAX_SHARED, conv2d_dense, conv2d_dense_shared};
 pub use dwconv::depthwise_conv2d;
 pub use pool::{avg_pool3x3, max_pool3x3};
 pub use relu::relu;

@@ -456,3 +456,107 @@ fn fused_ops_accumulate_a_shared_input_gradient() {
     let (fused, plain) = (run(true), run(false));
     assert!(rel(fused, plain) < 1e-5);
 }
+
+#[test]
+fn shared_dense_conv_matches_separate_convs() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    Device::flex().seed(9);
+    // (shape, c_out per weight, k, stride, padding, outputs the loss uses): the out-edges of a
+    // NAS-Bench-201 node (3×3 and 1×1), a strided case, and an output left out of the loss.
+    for (shape, cos, k, s, p, used) in [
+        ([2, 4, 8, 8], vec![4, 4, 4], 3, 1, 1, vec![true, true, true]),
+        ([2, 4, 8, 8], vec![4, 4], 1, 1, 0, vec![true, true]),
+        (
+            [3, 3, 7, 7],
+            vec![2, 5, 3],
+            3,
+            2,
+            1,
+            vec![true, false, true],
+        ),
+        (
+            [5, 2, 6, 6],
+            vec![3, 3, 3, 2],
+            3,
+            1,
+            1,
+            vec![false, true, true, true],
+        ),
+    ] {
+        let what = format!("{shape:?} {cos:?} k{k} s{s} p{p} used {used:?}");
+        let ci = shape[1];
+        let x0 = rand(shape, &Device::flex());
+        let w0: Vec<Tensor<4>> = cos
+            .iter()
+            .map(|&co| rand([co, ci, k, k], &Device::flex()))
+            .collect();
+        let opts = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        // The input also feeds another op, whose gradient the shared backward adds to.
+        let rx = rand(shape, &Device::flex()).autodiff();
+        let run = |shared: bool| {
+            let x = x0.clone().autodiff().require_grad();
+            let ws: Vec<Tensor<4>> = w0
+                .iter()
+                .map(|w| w.clone().autodiff().require_grad())
+                .collect();
+            let ys: Vec<Tensor<4>> = if shared {
+                crate::conv2d_dense_shared(&x, &ws, s, p).expect("flex")
+            } else {
+                ws.iter()
+                    .map(|w| conv2d(x.clone(), w.clone(), None, opts.clone()))
+                    .collect()
+            };
+            let mut loss = x.clone().mul(rx.clone()).sum();
+            for (e, y) in ys.iter().enumerate() {
+                if used[e] {
+                    Device::flex().seed(100 + e as u64);
+                    let r = rand(y.dims(), &Device::flex()).autodiff();
+                    loss = loss.add(y.clone().mul(r).sum());
+                }
+            }
+            let g = loss.backward();
+            let dws: Vec<Option<Tensor<4>>> = ws.iter().map(|w| w.grad(&g)).collect();
+            (ys, x.grad(&g).unwrap(), dws)
+        };
+        let (ys1, dx1, dws1) = run(true);
+        let (ys0, dx0, dws0) = run(false);
+        for (e, (y1, y0)) in ys1.iter().zip(&ys0).enumerate() {
+            assert!(
+                rel(y1.clone().inner(), y0.clone().inner()) < 1e-6,
+                "y{e} {what}"
+            );
+            // Bit for bit the single convolution's output.
+            let single = crate::conv2d_dense(&x0, &w0[e], s, p).unwrap();
+            assert_eq!(
+                rel(y1.clone().inner(), single),
+                0.0,
+                "y{e} vs single {what}"
+            );
+        }
+        assert!(rel(dx1, dx0) < 1e-5, "dx {what}");
+        for (e, (a, b)) in dws1.into_iter().zip(dws0).enumerate() {
+            match (a, b) {
+                (Some(a), Some(b)) => assert!(rel(a, b) < 1e-5, "dw{e} {what}"),
+                (None, None) => assert!(!used[e], "dw{e} missing {what}"),
+                (a, b) => panic!("dw{e} {what}: {} vs {}", a.is_some(), b.is_some()),
+            }
+        }
+        // Untracked weights (the α step): the input gradient alone, as the separate convolutions'.
+        let x2 = x0.clone().autodiff().require_grad();
+        let ws2: Vec<Tensor<4>> = w0.iter().map(|w| w.clone().autodiff()).collect();
+        let y2 = crate::conv2d_dense_shared(&x2, &ws2, s, p).unwrap();
+        let g2 = y2
+            .into_iter()
+            .map(|y| y.sum())
+            .reduce(|a, b| a.add(b))
+            .unwrap()
+            .backward();
+        assert!(x2.grad(&g2).is_some(), "dx untracked weights {what}");
+        // Without autodiff: the same outputs.
+        let y3 = crate::conv2d_dense_shared(&x0, &w0, s, p).unwrap();
+        for (e, (a, b)) in y3.into_iter().zip(ys0).enumerate() {
+            assert!(rel(a, b.inner()) < 1e-6, "plain y{e} {what}");
+        }
+    }
+}
