@@ -229,9 +229,10 @@ impl<'a> NodeShare<'a> {
         }
     }
 
-    /// `conv.forward(relu_x)` for `relu_x` = [`NodeShare::relu`] of the node's tensor (the same
-    /// tensor on every call): the output of its planned group, computed on the first request of
-    /// any member, or the convolution alone when it was not planned.
+    /// `conv.forward(relu_x)`, `[b, c_in, h, w]` → `[b, c_out, h', w']`, for `relu_x` =
+    /// [`NodeShare::relu`] of the node's tensor (the same tensor on every call): the output of its
+    /// planned group, computed on the first request of any member, or the convolution alone when
+    /// it was not planned.
     pub fn conv(&self, relu_x: &Tensor<4>, conv: &Conv2d) -> Tensor<4> {
         let groups = self.convs.borrow();
         for g in groups.iter() {

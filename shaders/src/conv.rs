@@ -16,6 +16,7 @@
 //! convolution with the whole gradient map as its kernel.)
 
 use burn::tensor::Tensor;
+use burn_autodiff::NodeId;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
@@ -373,11 +374,37 @@ fn backward(
     (want_dx.then_some(dx), dws)
 }
 
+/// [`backward`] for the parents that want a gradient (`parents`: their node ids, `None` for one
+/// that wants none), registered in `grads`: the input's (`parents[0]`, tensor `input`, added to
+/// what it received from its other consumers) and each weight's `[co_e, ci, k, k]`
+/// (`parents[1 + e]`).
+#[allow(clippy::too_many_arguments)]
+fn backward_and_register(
+    grads: &mut Gradients,
+    parents: &[Option<NodeId>],
+    input: &AdTensor,
+    x: &FlexTensor,
+    ws: Weights,
+    dys: &[Option<&[f32]>],
+    n: usize,
+    g: Geo,
+) {
+    let want_dw: Vec<bool> = parents[1..].iter().map(Option::is_some).collect();
+    let (dx, dws) = backward(dys, values(x), ws, n, g, parents[0].is_some(), &want_dw);
+    if let Some(dx) = dx {
+        register_input_grad(grads, input, dx, vec![n, g.ci, g.h, g.w]);
+    }
+    for ((node, dw), &co) in parents[1..].iter().zip(dws).zip(ws.cos) {
+        if let (Some(id), Some(dw)) = (node, dw) {
+            grads.register::<Flex>(*id, from_vec(dw, vec![co, g.ci, g.k, g.k]));
+        }
+    }
+}
+
 /// Output buffers written from several workers, one image chunk each.
 struct Outs(Vec<*mut f32>);
 // SAFETY: the workers write disjoint chunks (one image each) of the buffers.
 unsafe impl Sync for Outs {}
-unsafe impl Send for Outs {}
 
 /// Forward per image: `y_e,n = W_e · im2col(x_n)` (`W_e · x_n` for a 1×1 stride-1
 /// convolution), one im2col per image for all the outputs.
@@ -438,29 +465,23 @@ impl Backward<Flex, 2> for ConvBackward {
     type State = ConvState;
 
     fn backward(self, ops: Ops<ConvState, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [px, pw] = ops.parents;
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
         let st = &ops.state;
-        let g = st.geo;
         let ws = Weights {
             wts: &[values(&st.weight)],
             cos: &[st.co],
         };
-        let (dx, mut dw) = backward(
-            &[Some(values(&dy))],
-            values(&st.x),
+        let dys = [Some(values(&dy))];
+        backward_and_register(
+            grads,
+            &ops.parents.each_ref().map(|p| p.as_ref().map(|n| n.id)),
+            &st.input,
+            &st.x,
             ws,
+            &dys,
             st.n,
-            g,
-            px.is_some(),
-            &[pw.is_some()],
+            st.geo,
         );
-        if let (Some(_), Some(dx)) = (px, dx) {
-            register_input_grad(grads, &st.input, dx, vec![st.n, g.ci, g.h, g.w]);
-        }
-        if let (Some(node), Some(dw)) = (pw, dw.pop().flatten()) {
-            grads.register::<Flex>(node.id, from_vec(dw, vec![st.co, g.ci, g.k, g.k]));
-        }
     }
 }
 
@@ -558,28 +579,20 @@ impl<const N: usize> Backward<Flex, N> for SharedBackward<N> {
             std::mem::take(&mut *st.stash.lock().expect("stash lock"));
         let dy_vals: Vec<Option<&[f32]>> = dys.iter().map(|d| d.as_ref().map(values)).collect();
         let wts: Vec<&[f32]> = st.weights.iter().map(values).collect();
-        let want_dw: Vec<bool> = ops.parents[1..].iter().map(Option::is_some).collect();
         let ws = Weights {
             wts: &wts,
             cos: &st.cos,
         };
-        let (dx, dws) = backward(
-            &dy_vals,
-            values(&st.x),
+        backward_and_register(
+            grads,
+            &ops.parents.each_ref().map(|p| p.as_ref().map(|n| n.id)),
+            &st.input,
+            &st.x,
             ws,
+            &dy_vals,
             st.n,
             g,
-            ops.parents[0].is_some(),
-            &want_dw,
         );
-        if let (Some(_), Some(dx)) = (&ops.parents[0], dx) {
-            register_input_grad(grads, &st.input, dx, vec![st.n, g.ci, g.h, g.w]);
-        }
-        for ((node, dw), &co) in ops.parents[1..].iter().zip(dws).zip(&st.cos) {
-            if let (Some(node), Some(dw)) = (node, dw) {
-                grads.register::<Flex>(node.id, from_vec(dw, vec![co, g.ci, g.k, g.k]));
-            }
-        }
     }
 }
 
