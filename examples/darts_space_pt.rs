@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use darts_pt::data::DatasetName;
 use darts_pt::run::{self, SearchSettings};
-use darts_pt::select::{self, DecisionKind, EvalMode, PtSettings};
+use darts_pt::select::{self, Choice, EvalMode, PtSettings};
 use darts_pt::space::SpaceName;
 
 fn data_dir() -> Option<PathBuf> {
@@ -53,15 +53,8 @@ fn run_example(tiny: bool, data: PathBuf, out: PathBuf) -> anyhow::Result<String
     let topology: Vec<String> = chosen
         .decisions
         .iter()
-        .filter(|d| d.kind == DecisionKind::Topology)
-        .map(|d| {
-            format!(
-                "{} node {} keeps edges {:?}",
-                d.cell,
-                d.node.unwrap_or(0),
-                d.kept_edges.clone().unwrap_or_default()
-            )
-        })
+        .filter(|d| matches!(d.choice, Choice::Topology { .. }))
+        .map(|d| format!("{} {}", d.cell, d.summary()))
         .collect();
     println!(
         "{} decisions; topology: {}",
@@ -70,7 +63,7 @@ fn run_example(tiny: bool, data: PathBuf, out: PathBuf) -> anyhow::Result<String
     );
     println!("magnitude: {magnitude}");
     println!("PT:        {}", chosen.genotype);
-    darts_pt::report::write(&out)?;
+    darts_pt::report::write(&darts_pt::rundir::RunDir::new(&out))?;
     println!("report: {}", out.join("report.md").display());
     Ok(chosen.genotype)
 }

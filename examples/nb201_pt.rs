@@ -32,15 +32,10 @@ fn run_example(tiny: bool, out: PathBuf) -> anyhow::Result<darts_pt::report::Sel
     select::select_magnitude(&out)?;
     let chosen = select::select_pt(&out, &pt, false, &mut |_| true)?;
     for d in &chosen.decisions {
-        println!(
-            "decision {}: edge {} -> {}",
-            d.index + 1,
-            d.edge.unwrap_or(0),
-            d.chosen_op.clone().unwrap_or_default()
-        );
+        println!("decision {}: {}", d.index + 1, d.summary());
     }
-    darts_pt::report::write(&out)?;
-    let sel = darts_pt::report::selection(&out)?;
+    darts_pt::report::write(&darts_pt::rundir::RunDir::new(&out))?;
+    let sel = darts_pt::report::selection(&darts_pt::rundir::RunDir::new(&out))?;
     for (label, l) in [("magnitude", &sel.nb201_magnitude), ("PT", &sel.nb201_pt)] {
         let l = l.as_ref().expect("NB201 runs are looked up");
         println!(

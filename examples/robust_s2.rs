@@ -47,7 +47,7 @@ fn run_example(tiny: bool, out: PathBuf) -> anyhow::Result<(usize, usize)> {
     let (m, p) = (skips(&magnitude), skips(&chosen));
     println!("magnitude: {magnitude}\n  skip connections: {m} of 16");
     println!("PT:        {chosen}\n  skip connections: {p} of 16");
-    darts_pt::report::write(&out)?;
+    darts_pt::report::write(&darts_pt::rundir::RunDir::new(&out))?;
     Ok((m, p))
 }
 

@@ -328,7 +328,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let search_step_s = measure("search step", calls, (cfg.backend, &ad), |i: usize| {
         let train = &pool[i % pool_len];
         let valid = &pool[(i + 1) % pool_len];
-        let s = trainer.step(train, valid, STEP_LR, 0.0, &mut rng);
+        let s = trainer.step_blocking(train, valid, STEP_LR, 0.0, &mut rng)?;
         if !(s.train_loss.is_finite() && s.valid_loss.is_finite()) {
             return Err(Error::NonFinite {
                 epoch: 0,
@@ -369,7 +369,7 @@ pub fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let overrides = trainer.alphas.no_overrides();
     let pt_candidate_s = measure("PT candidate", calls, (cfg.backend, &plain), |i: usize| {
         let mask = Mask::op(CellType::Normal, i % edges, i % ops);
-        scorer.evaluate(&overrides, &mask, i as u64).map(|_| ())
+        crate::engine::block_on(scorer.evaluate(&overrides, &mask, i as u64)).map(|_| ())
     })?;
     drop(scorer);
     drop(trainer);

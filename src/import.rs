@@ -12,7 +12,11 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
+use crate::device;
 use crate::error::{Error, Result};
+use crate::run::SearchSettings;
+use crate::rundir::{RunDir, RunStore, sha256_file, start_run};
+use crate::search::Trainer;
 use crate::space::{SearchSpace, nb201_edge_endpoints};
 use crate::supernet::{Alphas, Supernet, SupernetConfig};
 
@@ -497,4 +501,84 @@ pub fn load_reference_checkpoint(
         let (net, alphas) = load_reference_tensors(path, &tensors, cfg, device)?;
         Ok((net, alphas, ck))
     }
+}
+/// Turn a darts-pt search checkpoint (`.pt` as `train_search.py` writes it, or safetensors) into
+/// a run directory at `run_dir`, as if our search had produced it: `config.toml` (with `epochs`
+/// set to the checkpoint's epoch when it has one), `manifest.json` naming the source file and its
+/// sha256, the supernet, α and α's Adam state as the final checkpoint, and
+/// `genotype_magnitude.txt`. `darts-pt select` then works on it. The dataset must be present (PT
+/// scores on its validation half). Returns the magnitude genotype. Native only.
+pub fn import_reference(
+    checkpoint: &Path,
+    settings: &SearchSettings,
+    run_dir: &Path,
+) -> Result<String> {
+    let mut settings = settings.clone();
+    settings.validate()?;
+    let store = RunDir::new(run_dir);
+    if store.holds_run() {
+        return Err(Error::Config {
+            field: "out".into(),
+            message: format!(
+                "{} already holds a run; choose another directory",
+                run_dir.display()
+            ),
+        });
+    }
+    let (ds, n, _) = crate::run::open_dataset(&settings)?;
+    let cfg = settings.supernet_config(&ds);
+    cfg.validate()?;
+    let dev = device::open(settings.device)?;
+    let device = dev.device.clone().autodiff();
+    let (net, alphas, ck) = load_reference_checkpoint(checkpoint, &cfg, &dev.device)?;
+    if let Some(e) = ck.epoch {
+        settings.epochs = e.max(1);
+    }
+    let mut trainer = Trainer::new(
+        net.fork(&device).train(),
+        alphas.fork(&device).train(),
+        settings.method,
+        settings.second_order,
+        settings.hyper.clone(),
+    );
+    for (cell, (steps, m, v)) in trainer.alphas.cell_types().into_iter().zip(&ck.adam) {
+        let t = |d: &Vec<f32>| {
+            Tensor::<1>::from_data(TensorData::new(d.clone(), [d.len()]), &dev.device)
+        };
+        trainer
+            .adam
+            .state
+            .insert(cell.name().to_string(), (*steps, t(m), t(v)));
+    }
+    start_run(
+        &store,
+        &settings,
+        settings.device,
+        &dev.description,
+        settings.seed,
+        settings.dataset,
+        n,
+        serde_json::json!({
+            "imported_from": {
+            "path": checkpoint.display().to_string(),
+            "sha256": sha256_file(checkpoint)?,
+            "epoch": ck.epoch,
+            "adam_state": !ck.adam.is_empty(),
+        }
+        }),
+    )?;
+    store.save_checkpoint(
+        RunDir::CHECKPOINTS,
+        &format!("epoch-{:04}", settings.epochs),
+        settings.epochs,
+        &trainer,
+        &[],
+    )?;
+    let probs = crate::engine::block_on(crate::run::probs_rows(&trainer.alphas))?;
+    let genotype = crate::run::magnitude_genotype(settings.space, &probs);
+    store.write(
+        RunDir::GENOTYPE_MAGNITUDE,
+        format!("{genotype}\n").as_bytes(),
+    )?;
+    Ok(genotype)
 }

@@ -13,22 +13,29 @@
 //! * [`data`]: datasets (embedded digits, CIFAR-10/100, Fashion-MNIST/MNIST), split, batches.
 //! * [`optim`]: SGD and Adam with the reference's semantics; the cosine schedule.
 //! * [`search`]: the bilevel step (DARTS 1st/2nd order, SDARTS-RS/ADV, fixed α).
-//! * [`run`]: the search job, run directory, checkpoints and resume.
+//! * [`engine`]: how the loops are driven: async device reads, yielding, the stop/pause
+//!   [`engine::Control`], `block_on` natively.
+//! * [`run`]: search settings, events and the one search loop.
+//! * [`rundir`]: the run directory's file names, the run stores (directory, memory), atomic
+//!   writes and the checkpoint format.
 //! * [`select`]: magnitude and perturbation-based (PT) selection with progressive tuning.
 //! * [`nb201`]: NAS-Bench-201 accuracies of all 15,625 cells, offline.
 //! * [`device`]: opening the CPU or wgpu device.
 //! * [`kernels`]: `--kernels plain|fused`, the fused CPU ops of `shaders/` or Burn's compositions.
 //! * [`import`]: supernets saved by the reference code (darts-pt `.pt` checkpoints, safetensors).
 //! * [`score`]: a supernet's scores on one fixed batch with every op and edge mask.
-//! * `gui` (cargo feature `gui`, on by default): the desktop app.
+//! * `gui` (cargo feature `gui`, on by default): the desktop app; in wasm32 also the page side of
+//!   the app (`gui::page`: the job in memory, the status line, downloads).
 //! * [`info`]: parameter counts, shapes and multiply-adds of a supernet.
 //! * [`bench`]: `darts-pt bench`, timings of a search step, a forward and a PT candidate against
 //!   the PyTorch reference's (`../shared/bench/`).
-//! * [`job`]: the main job (search, both selections, report) with one event stream.
+//! * [`event`]: the one event type of a job (search, PT, job).
+//! * [`job`]: the main job (search, both selections, report) with one event stream, run by the
+//!   CLI, the desktop app and the page alike.
 //! * [`network`]: evaluation networks built from a genotype (DARTS, NAS-Bench-201).
 //! * [`train`]: training an evaluation network from scratch (`darts-pt train`).
-//! * `web` (wasm32 with `gui`): the in-browser demo's page and asynchronous engine driver, built by
-//!   `web/build.sh`.
+//! * `web` (wasm32 with `gui`): the in-browser demo's start (WebGPU set-up, canvas, the page's settings),
+//!   built by `web/build.sh`; it runs [`job`] like the other faces.
 //!
 //! Tensor layout is `[batch, channels, height, width]`; α is `[edges, ops]` per cell type.
 
@@ -61,10 +68,14 @@ macro_rules! cli_enum {
     };
 }
 
+// Timing the engine against the reference is a command-line job (native only).
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod data;
 pub mod device;
+pub mod engine;
 pub mod error;
+pub mod event;
 pub mod genotype;
 #[cfg(feature = "gui")]
 pub mod gui;
@@ -80,6 +91,7 @@ pub mod ops;
 pub mod optim;
 pub mod report;
 pub mod run;
+pub mod rundir;
 pub mod score;
 pub mod search;
 pub mod select;

@@ -99,8 +99,8 @@ impl Architecture {
         }
         let file = if path.is_dir() {
             let name = match which {
-                RunGenotype::Pt => "genotype_pt.txt",
-                RunGenotype::Magnitude => "genotype_magnitude.txt",
+                RunGenotype::Pt => crate::rundir::RunDir::GENOTYPE_PT,
+                RunGenotype::Magnitude => crate::rundir::RunDir::GENOTYPE_MAGNITUDE,
             };
             let f = path.join(name);
             if !f.exists() {

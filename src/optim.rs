@@ -94,6 +94,19 @@ impl Sgd {
         clip: Option<f64>,
     ) -> (M, f64) {
         let norm = grad_norm_sq(&module, grads).sqrt();
+        (self.step_with_norm(module, grads, lr, clip, norm), norm)
+    }
+
+    /// [`Sgd::step`] with the global gradient norm already read back (`norm`, as
+    /// `grad_norm_sq_tensor(..).sqrt()` on the host): the engine's loops read it without blocking.
+    pub fn step_with_norm<M: Module>(
+        &mut self,
+        module: M,
+        grads: &Gradients,
+        lr: f64,
+        clip: Option<f64>,
+        norm: f64,
+    ) -> M {
         let scale = match clip {
             Some(c) if norm.is_finite() => (c / (norm + 1e-6)).min(1.0),
             _ => 1.0,
@@ -105,7 +118,7 @@ impl Sgd {
             lr,
             scale: ClipScale::Host(scale),
         };
-        (module.map(&mut m), norm)
+        module.map(&mut m)
     }
 
     /// [`Sgd::step`] without reading the gradient norm back: the clip factor

@@ -1,17 +1,19 @@
 //! The run report: `selection.json` (both genotypes, where they disagree, NAS-Bench-201
 //! accuracies) and `report.md` (plain Markdown: settings, curves, genotypes, PT scores, time spent
-//! per phase), built from the files of a run directory alone.
+//! per phase), built from the files of a run alone (read through its [`RunStore`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::genotype::Nb201Arch;
 use crate::nb201::{Lookup, Table};
-use crate::run::{read_metrics, read_settings, write_atomic};
-use crate::select::{DecisionKind, disagreements, read_decisions, read_tune_metrics};
+use crate::rundir::{
+    RunDir, RunStore, read_genotype, read_metrics, read_settings, read_text, write_json,
+};
+use crate::select::{Choice, disagreements, read_decisions, read_tune_metrics};
 use crate::space::{Family, SearchSpace};
 
 /// Wall time per phase (seconds).
@@ -44,19 +46,12 @@ pub struct Selection {
     pub seconds: PhaseTimes,
 }
 
-fn read_genotype(run_dir: &Path, file: &str) -> Option<String> {
-    std::fs::read_to_string(run_dir.join(file))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// Gather the selection summary of `run_dir`.
-pub fn selection(run_dir: &Path) -> Result<Selection> {
-    let settings = read_settings(run_dir)?;
+/// Gather the selection summary of the run in `store`.
+pub fn selection(store: &dyn RunStore) -> Result<Selection> {
+    let settings = read_settings(store)?;
     let space = SearchSpace::new(settings.space);
-    let magnitude = read_genotype(run_dir, "genotype_magnitude.txt");
-    let pt = read_genotype(run_dir, "genotype_pt.txt");
+    let magnitude = read_genotype(store, RunDir::GENOTYPE_MAGNITUDE);
+    let pt = read_genotype(store, RunDir::GENOTYPE_PT);
     let disagreements = match (&magnitude, &pt) {
         (Some(a), Some(b)) => disagreements(&space, a, b)?,
         _ => Vec::new(),
@@ -71,9 +66,9 @@ pub fn selection(run_dir: &Path) -> Result<Selection> {
         }
     };
     let seconds = PhaseTimes {
-        search: read_metrics(run_dir)?.iter().map(|m| m.seconds).sum(),
-        pt_scoring: read_decisions(run_dir)?.iter().map(|d| d.seconds).sum(),
-        pt_tuning: read_tune_metrics(run_dir)?.iter().map(|m| m.seconds).sum(),
+        search: read_metrics(store)?.iter().map(|m| m.seconds).sum(),
+        pt_scoring: read_decisions(store)?.iter().map(|d| d.seconds).sum(),
+        pt_tuning: read_tune_metrics(store)?.iter().map(|m| m.seconds).sum(),
     };
     Ok(Selection {
         space: settings.space.to_string(),
@@ -86,31 +81,21 @@ pub fn selection(run_dir: &Path) -> Result<Selection> {
     })
 }
 
-/// Write `selection.json` and `report.md` into `run_dir`; returns the report text.
-pub fn write(run_dir: &Path) -> Result<String> {
-    let sel = selection(run_dir)?;
-    write_atomic(
-        &run_dir.join("selection.json"),
-        &serde_json::to_vec_pretty(&sel).unwrap_or_default(),
-    )?;
-    let text = markdown(run_dir, &sel)?;
-    write_atomic(&run_dir.join("report.md"), text.as_bytes())?;
+/// Write `selection.json` and `report.md` into the run in `store`; returns the report text.
+pub fn write(store: &dyn RunStore) -> Result<String> {
+    let sel = selection(store)?;
+    write_json(store, RunDir::SELECTION, &sel)?;
+    let text = markdown(store, &sel)?;
+    store.write(RunDir::REPORT, text.as_bytes())?;
     Ok(text)
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn markdown(run_dir: &Path, sel: &Selection) -> Result<String> {
+fn markdown(store: &dyn RunStore, sel: &Selection) -> Result<String> {
     let mut s = String::new();
-    let name = run_dir.file_name().map_or_else(
-        || run_dir.display().to_string(),
-        |n| n.to_string_lossy().to_string(),
-    );
+    let location = store.location();
+    let name = Path::new(&location)
+        .file_name()
+        .map_or_else(|| location.clone(), |n| n.to_string_lossy().to_string());
     let _ = writeln!(s, "# darts-pt run `{name}`\n");
     let _ = writeln!(s, "Search space `{}`.\n", sel.space);
     // Results first.
@@ -168,7 +153,7 @@ fn markdown(run_dir: &Path, sel: &Selection) -> Result<String> {
         t.search + t.pt_scoring + t.pt_tuning
     );
     // Decisions.
-    let decisions = read_decisions(run_dir)?;
+    let decisions = read_decisions(store)?;
     if !decisions.is_empty() {
         let _ = writeln!(
             s,
@@ -176,38 +161,38 @@ fn markdown(run_dir: &Path, sel: &Selection) -> Result<String> {
              candidate; the kept op is the one whose removal hurts most.\n"
         );
         for d in &decisions {
-            match d.kind {
-                DecisionKind::Op => {
+            match &d.choice {
+                Choice::Op { edge, chosen_op } => {
                     let _ = writeln!(
                         s,
                         "### {}. {} edge {} (before tuning epoch {}, {:.1} s): keep `{}`\n\n| removed op | accuracy | loss |\n|---|---|---|",
                         d.index + 1,
                         d.cell,
-                        d.edge.unwrap_or(0),
+                        edge,
                         d.epoch,
                         d.seconds,
-                        d.chosen_op.clone().unwrap_or_default()
+                        chosen_op
                     );
                     for c in &d.candidates {
                         let _ = writeln!(
                             s,
                             "| {} | {:.2} | {:.4} |",
-                            c.op.clone().unwrap_or_default(),
+                            c.op.map_or_else(String::new, |o| o.to_string()),
                             c.accuracy,
                             c.loss
                         );
                     }
                 }
-                DecisionKind::Topology => {
+                Choice::Topology { node, kept_edges } => {
                     let _ = writeln!(
                         s,
                         "### {}. {} node {} (before tuning epoch {}, {:.1} s): keep edges {:?}\n\n| round | removed edge | accuracy | loss |\n|---|---|---|---|",
                         d.index + 1,
                         d.cell,
-                        d.node.unwrap_or(0),
+                        node,
                         d.epoch,
                         d.seconds,
-                        d.kept_edges.clone().unwrap_or_default()
+                        kept_edges
                     );
                     for c in &d.candidates {
                         let _ = writeln!(
@@ -222,7 +207,7 @@ fn markdown(run_dir: &Path, sel: &Selection) -> Result<String> {
         }
     }
     // Curves.
-    let metrics = read_metrics(run_dir)?;
+    let metrics = read_metrics(store)?;
     if !metrics.is_empty() {
         let _ = writeln!(
             s,
@@ -237,7 +222,7 @@ fn markdown(run_dir: &Path, sel: &Selection) -> Result<String> {
         }
         s.push('\n');
     }
-    let tune = read_tune_metrics(run_dir)?;
+    let tune = read_tune_metrics(store)?;
     if !tune.is_empty() {
         let _ = writeln!(
             s,
@@ -262,9 +247,9 @@ fn markdown(run_dir: &Path, sel: &Selection) -> Result<String> {
     let _ = writeln!(
         s,
         "## Settings\n\nSearch (`config.toml`):\n\n```toml\n{}```\n",
-        read_text(&run_dir.join("config.toml"))?
+        read_text(store, RunDir::CONFIG)?.unwrap_or_default()
     );
-    if let Ok(pt) = std::fs::read_to_string(run_dir.join("pt").join("settings.toml")) {
+    if let Some(pt) = read_text(store, RunDir::PT_SETTINGS)? {
         let _ = writeln!(
             s,
             "PT selection (`pt/settings.toml`):\n\n```toml\n{pt}```\n"

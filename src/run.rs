@@ -1,34 +1,30 @@
-//! The search job and its run directory (design: one engine, files as the record).
+//! The search: its settings (`config.toml`), its events and the one search loop
+//! ([`search_in`], spec §2), written through a [`RunStore`] (the run directory's files and
+//! checkpoint format are in [`crate::rundir`]).
 //!
-//! ```text
-//! RUN_DIR/
-//!   config.toml        every resolved setting
-//!   manifest.json      version, backend, adapter, kernels, seed, dataset files' sha256, times
-//!   metrics.jsonl      one line per epoch: losses, accuracies, lr, ε, softmax(α), seconds
-//!   checkpoints/       LATEST (name of the newest) and epoch-NNNN/ {supernet.bpk, state.safetensors, state.json}
-//!   genotype_magnitude.txt / .json
-//! ```
-//!
-//! Every file is written to a temporary name and renamed. `resume` continues from the newest
-//! checkpoint; on `flex` the result equals an uninterrupted run bit for bit, because every random
-//! choice of an epoch derives from (seed, epoch).
+//! Every epoch saves a checkpoint; `resume` continues from the newest one, and on `flex` the
+//! result equals an uninterrupted run bit for bit, because every random choice of an epoch derives
+//! from (seed, epoch).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+use std::path::PathBuf;
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use web_time::Instant;
 
 use crate::data::{self, Augment, Dataset, DatasetName, random_batch};
 use crate::device::{self, Backend};
+use crate::engine::{self, Control};
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::genotype::{derive_darts, derive_nb201};
 use crate::optim::cosine_lr;
+use crate::rundir::{self, RunDir, RunStore};
 use crate::search::{Hyper, Method, Trainer, epoch_rng};
-use crate::space::{CellType, Family, SearchSpace, SpaceName};
-use crate::supernet::{Alphas, Supernet, SupernetConfig, build_seeded, tensor_rows};
+use crate::space::{Family, SearchSpace, SpaceName};
+use crate::supernet::{Alphas, SupernetConfig, build_seeded};
 
 /// Every setting of a search run (`config.toml`). Defaults are the reference's (spec §2.2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -162,33 +158,6 @@ impl SearchSettings {
     }
 }
 
-/// Progress reported while a search runs.
-#[derive(Clone, Debug)]
-pub enum Event {
-    /// The run starts (or resumes) at `epoch` of `epochs`, `steps` steps each.
-    Started {
-        /// First epoch to run.
-        epoch: usize,
-        /// Total epochs.
-        epochs: usize,
-        /// Steps per epoch.
-        steps: usize,
-        /// Device description.
-        device: String,
-    },
-    /// A bilevel step finished.
-    Step {
-        /// Epoch.
-        epoch: usize,
-        /// Step within the epoch.
-        step: usize,
-        /// Weight-step loss.
-        loss: f64,
-    },
-    /// An epoch finished; its metrics line.
-    Epoch(EpochMetrics),
-}
-
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
@@ -212,79 +181,48 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
-/// Write `bytes` to `path` atomically (temporary file in the same directory, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(format!("{:x}", sha2::Sha256::digest(&bytes)))
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// What a finished search leaves.
-#[derive(Clone, Debug)]
+/// What a search leaves.
 pub struct SearchOutcome {
     /// Metrics of every epoch of the run (including epochs before a resume).
     pub metrics: Vec<EpochMetrics>,
-    /// The magnitude genotype (DARTS text or NB201 string).
+    /// The magnitude genotype (DARTS text or NB201 string) of the final α.
     pub genotype: String,
-    /// Trained supernet (on the run's autodiff device).
-    pub net: Supernet,
-    /// Trained α.
-    pub alphas: Alphas,
-    /// The event handler asked to stop; the run is resumable from its last checkpoint.
+    /// The trained run (settings, dataset, trainer on the run's autodiff device), ready for PT
+    /// selection.
+    pub run: Loaded,
+    /// A stop was requested; the run is resumable from its last checkpoint.
     pub stopped: bool,
 }
 
-/// Read `RUN_DIR/config.toml`.
-pub fn read_settings(run_dir: &Path) -> Result<SearchSettings> {
-    let path = run_dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            Error::Config {
-                field: "run".into(),
-                message: format!(
-                    "{} is not a run directory (it has no config.toml); make one with `darts-pt search`, `run` or `import`",
-                    run_dir.display()
-                ),
-            }
-        } else {
-            Error::Io {
-                path: path.clone(),
-                source,
-            }
-        }
-    })?;
-    toml::from_str(&text).map_err(|e| Error::Config {
-        field: path.display().to_string(),
-        message: e.to_string(),
-    })
+impl std::fmt::Debug for SearchOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchOutcome")
+            .field("epochs", &self.metrics.len())
+            .field("genotype", &self.genotype)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A search run in memory: its settings, dataset (with `limit_train` applied, `n` images split at
+/// `half`), supernet configuration, device and trainer.
+pub struct Loaded {
+    /// The search settings.
+    pub settings: SearchSettings,
+    /// The dataset.
+    pub ds: Dataset,
+    /// Training images used.
+    pub n: usize,
+    /// Split point: the weight half is `0..half`, the α / validation half `half..n`.
+    pub half: usize,
+    /// The supernet configuration.
+    pub cfg: SupernetConfig,
+    /// The device (description for the manifest).
+    pub dev: device::ComputeDevice,
+    /// The autodiff device the trainer lives on.
+    pub device: Device,
+    /// Supernet, α and both optimizers.
+    pub trainer: Trainer,
 }
 
 /// Load the run's dataset and apply `limit_train`; returns it with the training-image count `n`
@@ -319,15 +257,15 @@ pub struct EpochTotals {
     pub valid_loss: f64,
     /// α-step accuracy (percent).
     pub valid_acc: f64,
-    /// A step callback asked to stop.
-    pub stop_requested: bool,
 }
 
 /// One epoch of bilevel steps: `half.div_ceil(batch)` steps, each drawing a random weight-half
-/// batch and a random α-half batch (spec §2.1). `on_step(step, loss)` returns `false` to ask for
-/// a stop (honoured by the caller at its next checkpoint).
+/// batch and a random α-half batch (spec §2.1). `on_step(step, loss)` follows every step, then
+/// [`Control::checkpoint`] (the driver runs; a pause waits there). A stop request is the
+/// caller's to honour at its next checkpoint. `store` is named in the error of a non-finite loss
+/// (its last checkpoint is kept).
 #[allow(clippy::too_many_arguments)]
-pub fn train_epoch(
+pub async fn train_epoch(
     trainer: &mut Trainer,
     ds: &Dataset,
     (n, half, batch_size): (usize, usize, usize),
@@ -337,19 +275,19 @@ pub fn train_epoch(
     rng: &mut rand_chacha::ChaCha8Rng,
     device: &Device,
     epoch: usize,
-    run_dir: &Path,
-    on_step: &mut dyn FnMut(usize, f64) -> bool,
+    store: &dyn RunStore,
+    control: &Control,
+    on_step: &mut dyn FnMut(usize, f64),
 ) -> Result<EpochTotals> {
     let steps = half.div_ceil(batch_size);
     let (mut tl, mut tc, mut vl, mut vc, mut tn, mut vn) =
         (0.0, 0usize, 0.0, 0usize, 0usize, 0usize);
-    let mut stop_requested = false;
     for step in 0..steps {
         let iw = random_batch(0..half, batch_size, rng);
         let ia = random_batch(half..n, batch_size, rng);
         let train = ds.batch(&ds.train, &iw, aug, rng, device);
         let valid = ds.batch(&ds.train, &ia, aug, rng, device);
-        let s = trainer.step(&train, &valid, lr, epsilon, rng);
+        let s = trainer.step(&train, &valid, lr, epsilon, rng).await?;
         if !s.train_loss.is_finite() || !s.valid_loss.is_finite() {
             return Err(Error::NonFinite {
                 epoch,
@@ -358,7 +296,7 @@ pub fn train_epoch(
                     "loss became {} (weight step) / {} (α step); the last good checkpoint is kept in {}",
                     s.train_loss,
                     s.valid_loss,
-                    run_dir.display()
+                    store.location()
                 ),
             });
         }
@@ -368,32 +306,21 @@ pub fn train_epoch(
         vc += s.valid_correct;
         tn += iw.len();
         vn += ia.len();
-        stop_requested |= !on_step(step, s.train_loss);
+        on_step(step, s.train_loss);
+        control.checkpoint().await;
     }
     Ok(EpochTotals {
         train_loss: tl / tn as f64,
         train_acc: 100.0 * tc as f64 / tn as f64,
         valid_loss: vl / vn as f64,
         valid_acc: 100.0 * vc as f64 / vn as f64,
-        stop_requested,
     })
 }
 
-/// Everything a run needs before its first step, built from its settings: the dataset (with
-/// `limit_train` applied, `n` images split at `half`), the supernet configuration, the device and
-/// a trainer holding the seeded supernet and α with fresh optimizers.
-pub(crate) struct Prepared {
-    pub(crate) ds: Dataset,
-    pub(crate) n: usize,
-    pub(crate) half: usize,
-    pub(crate) cfg: SupernetConfig,
-    pub(crate) dev: device::ComputeDevice,
-    pub(crate) device: Device,
-    pub(crate) trainer: Trainer,
-}
-
-/// Validate `settings` and build a [`Prepared`] run.
-pub(crate) fn prepare(settings: &SearchSettings) -> Result<Prepared> {
+/// Validate `settings` and build the run before its first step: the dataset, the supernet
+/// configuration, the device and a trainer holding the seeded supernet and α with fresh
+/// optimizers.
+pub fn prepare(settings: &SearchSettings) -> Result<Loaded> {
     settings.validate()?;
     let (ds, n, half) = open_dataset(settings)?;
     let cfg = settings.supernet_config(&ds);
@@ -408,7 +335,8 @@ pub(crate) fn prepare(settings: &SearchSettings) -> Result<Prepared> {
         settings.second_order,
         settings.hyper.clone(),
     );
-    Ok(Prepared {
+    Ok(Loaded {
+        settings: settings.clone(),
         ds,
         n,
         half,
@@ -419,141 +347,73 @@ pub(crate) fn prepare(settings: &SearchSettings) -> Result<Prepared> {
     })
 }
 
-/// Create a run directory: `config.toml` (the serialised `settings`), `manifest.json` (crate
-/// version, backend and adapter, `--kernels`, seed, dataset, training images used, start time,
-/// plus the fields of `extra`) and an empty `metrics.jsonl`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn start_run_dir<S: Serialize>(
-    run_dir: &Path,
-    settings: &S,
-    backend: Backend,
-    adapter: &str,
-    seed: u64,
-    dataset: DatasetName,
-    train_images: usize,
-    extra: serde_json::Value,
-) -> Result<()> {
-    let mut manifest = serde_json::json!({
-        "crate": env!("CARGO_PKG_NAME"),
-        "version": env!("CARGO_PKG_VERSION"),
-        "backend": backend.as_str(),
-        "adapter": adapter,
-        "kernels": crate::kernels::kernels().as_str(),
-        "seed": seed,
-        "dataset": dataset.as_str(),
-        "train_images": train_images,
-        "started_unix": now_unix(),
-    });
-    if let (Some(m), serde_json::Value::Object(e)) = (manifest.as_object_mut(), extra) {
-        m.extend(e);
+/// softmax(α) of every cell type as host rows `[cells][edges][ops]` (normal first).
+pub async fn probs_rows(alphas: &Alphas) -> Result<Vec<Vec<Vec<f32>>>> {
+    let mut out = Vec::new();
+    for c in alphas.cell_types() {
+        out.push(engine::read_rows(alphas.probs(c)).await?);
     }
-    let manifest = &manifest;
-    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
-        path: run_dir.to_path_buf(),
-        source,
-    })?;
-    let toml = toml::to_string_pretty(settings).map_err(|e| Error::Config {
-        field: "settings".into(),
-        message: e.to_string(),
-    })?;
-    write_atomic(&run_dir.join("config.toml"), toml.as_bytes())?;
-    write_atomic(
-        &run_dir.join("manifest.json"),
-        serde_json::to_string_pretty(manifest)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    write_atomic(&run_dir.join("metrics.jsonl"), b"")
+    Ok(out)
 }
 
-/// The dataset's files with their sha256, for a manifest.
-pub(crate) fn dataset_files(ds: &Dataset) -> Result<serde_json::Value> {
-    let files: Vec<serde_json::Value> = ds
-        .files
-        .iter()
-        .map(|p| {
-            Ok(serde_json::json!({"path": p.display().to_string(), "sha256": sha256_file(p)?}))
-        })
-        .collect::<Result<_>>()?;
-    Ok(serde_json::Value::Array(files))
-}
-
-/// Refuse to start a fresh run in a directory that already holds one.
-pub(crate) fn ensure_new_run_dir(run_dir: &Path) -> Result<()> {
-    if run_dir.join("config.toml").exists() {
-        return Err(Error::Config {
-            field: "out".into(),
-            message: format!(
-                "{} already holds a run; continue it with --resume or choose another directory",
-                run_dir.display()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Run a search into `run_dir`; with `resume`, continue the run found there from its newest
-/// checkpoint (its `config.toml` wins over `settings`).
-/// `events` receives progress; returning `false` stops the run at the next checkpoint (the end of
-/// the current epoch), leaving it resumable.
-pub fn search(
+/// The search loop (spec §2): run a search into `store`; with `resume`, continue the run found
+/// there from its newest checkpoint (its `config.toml` wins over `settings`). Every epoch appends
+/// its line to `metrics.jsonl` and saves a checkpoint; a stop request ([`Control`]) takes effect
+/// after the epoch's checkpoint, leaving the run resumable. The magnitude genotype is written at
+/// the end.
+pub async fn search_in(
     settings: &SearchSettings,
-    run_dir: &Path,
+    store: &dyn RunStore,
     resume: bool,
-    events: &mut dyn FnMut(Event) -> bool,
+    control: &Control,
+    emit: &mut dyn FnMut(Event),
 ) -> Result<SearchOutcome> {
     let settings = if resume {
-        read_settings(run_dir)?
+        rundir::read_settings(store)?
     } else {
         settings.clone()
     };
-    let Prepared {
-        ds,
-        n,
-        half,
-        cfg,
-        dev,
-        device,
-        mut trainer,
-    } = prepare(&settings)?;
+    let mut run = prepare(&settings)?;
+    let (n, half) = (run.n, run.half);
     let steps = half.div_ceil(settings.batch_size);
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut start = 0;
     if resume {
         if let Some((epoch, _)) =
-            load_checkpoint(&run_dir.join("checkpoints"), &cfg, &device, &mut trainer)?
+            store.load_checkpoint(RunDir::CHECKPOINTS, &run.cfg, &run.device, &mut run.trainer)?
         {
             start = epoch;
-            metrics = read_metrics(run_dir)?
+            metrics = rundir::read_metrics(store)?
                 .into_iter()
                 .filter(|m| m.epoch < start)
                 .collect();
         }
     } else {
-        ensure_new_run_dir(run_dir)?;
-        start_run_dir(
-            run_dir,
+        rundir::ensure_new_run(store)?;
+        rundir::start_run(
+            store,
             &settings,
             settings.device,
-            &dev.description,
+            &run.dev.description,
             settings.seed,
             settings.dataset,
             n,
-            serde_json::json!({ "dataset_files": dataset_files(&ds)? }),
+            serde_json::json!({ "dataset_files": rundir::dataset_files(&run.ds)? }),
         )?;
     }
-    events(Event::Started {
+    emit(Event::SearchStarted {
         epoch: start,
         epochs: settings.epochs,
         steps,
-        device: dev.description.clone(),
+        device: run.dev.description.clone(),
     });
-    let aug = if settings.augment {
-        Augment::search(&ds)
+    let aug0 = if settings.augment {
+        Augment::search(&run.ds)
     } else {
         Augment::NONE
     };
     let h = &settings.hyper;
+    let mut stopped = false;
     for epoch in start..settings.epochs {
         let t0 = Instant::now();
         let lr = cosine_lr(h.learning_rate, h.learning_rate_min, epoch, settings.epochs);
@@ -564,27 +424,28 @@ pub fn search(
             _ => 0.0,
         };
         let mut rng = epoch_rng(settings.seed, epoch);
-        let mut aug = aug;
+        let mut aug = aug0;
         if settings.cutout {
             aug.cutout_length = settings.cutout_length;
             aug.cutout_prob =
                 settings.cutout_prob * epoch as f64 / (settings.epochs.max(2) - 1) as f64;
         }
-        device.seed(settings.seed.wrapping_add(epoch as u64));
+        run.device.seed(settings.seed.wrapping_add(epoch as u64));
         let totals = train_epoch(
-            &mut trainer,
-            &ds,
+            &mut run.trainer,
+            &run.ds,
             (n, half, settings.batch_size),
             aug,
             lr,
             epsilon,
             &mut rng,
-            &device,
+            &run.device,
             epoch,
-            &run_dir.join("checkpoints"),
-            &mut |step, loss| events(Event::Step { epoch, step, loss }),
-        )?;
-        let stop_requested = totals.stop_requested;
+            store,
+            control,
+            &mut |step, loss| emit(Event::Step { epoch, step, loss }),
+        )
+        .await?;
         let m = EpochMetrics {
             epoch,
             train_loss: totals.train_loss,
@@ -593,438 +454,68 @@ pub fn search(
             valid_acc: totals.valid_acc,
             lr,
             epsilon,
-            softmax_alpha: trainer
-                .alphas
-                .cell_types()
-                .iter()
-                .map(|&c| tensor_rows(trainer.alphas.probs(c)))
-                .collect(),
+            softmax_alpha: probs_rows(&run.trainer.alphas).await?,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        append_metrics(run_dir, &m)?;
-        save_checkpoint(
-            &run_dir.join("checkpoints"),
+        metrics.push(m.clone());
+        rundir::write_jsonl_in(store, RunDir::METRICS, &metrics)?;
+        store.save_checkpoint(
+            RunDir::CHECKPOINTS,
             &format!("epoch-{:04}", epoch + 1),
             epoch + 1,
-            &trainer,
+            &run.trainer,
             &[],
         )?;
-        metrics.push(m.clone());
-        if !events(Event::Epoch(m)) || stop_requested {
-            return Ok(SearchOutcome {
-                metrics,
-                genotype: magnitude_genotype(settings.space, &trainer.alphas),
-                net: trainer.net,
-                alphas: trainer.alphas,
-                stopped: true,
-            });
+        emit(Event::Epoch(m));
+        if control.stop_requested() {
+            stopped = true;
+            break;
         }
     }
-    let genotype = magnitude_genotype(settings.space, &trainer.alphas);
-    write_atomic(
-        &run_dir.join("genotype_magnitude.txt"),
-        format!("{genotype}\n").as_bytes(),
-    )?;
+    let genotype = magnitude_genotype(settings.space, &probs_rows(&run.trainer.alphas).await?);
+    if !stopped {
+        store.write(
+            RunDir::GENOTYPE_MAGNITUDE,
+            format!("{genotype}\n").as_bytes(),
+        )?;
+    }
     Ok(SearchOutcome {
         metrics,
         genotype,
-        net: trainer.net,
-        alphas: trainer.alphas,
-        stopped: false,
+        run,
+        stopped,
     })
 }
 
-/// The magnitude genotype of α (spec §3.6, §4.3) as text.
-pub fn magnitude_genotype(space: SpaceName, alphas: &Alphas) -> String {
-    let s = SearchSpace::new(space);
-    match s.family {
-        Family::Darts => derive_darts(
-            &s,
-            &tensor_rows(alphas.probs(CellType::Normal)),
-            &tensor_rows(alphas.probs(CellType::Reduce)),
-        )
-        .to_string(),
-        Family::Nb201 => derive_nb201(&tensor_rows(alphas.probs(CellType::Normal))).to_string(),
-    }
-}
-
-fn append_metrics(run_dir: &Path, m: &EpochMetrics) -> Result<()> {
-    let mut existing: Vec<EpochMetrics> = read_metrics(run_dir)?
-        .into_iter()
-        .filter(|x| x.epoch < m.epoch)
-        .collect();
-    existing.push(m.clone());
-    write_jsonl(&run_dir.join("metrics.jsonl"), &existing)
-}
-
-/// Read `RUN_DIR/metrics.jsonl` (empty when absent).
-pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>> {
-    read_jsonl(&run_dir.join("metrics.jsonl"))
-}
-
-/// Read a JSON-lines file, one record per non-empty line (empty when the file is absent).
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(Vec::new());
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| Error::Data {
-                path: path.to_path_buf(),
-                message: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
-}
-
-/// Write records as JSON lines, atomically.
-pub fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
-    let mut text = String::new();
-    for x in records {
-        text.push_str(&serde_json::to_string(x).unwrap_or_default());
-        text.push('\n');
-    }
-    write_atomic(path, text.as_bytes())
-}
-
-#[derive(Serialize, Deserialize)]
-struct CheckpointState {
-    /// Epochs completed.
-    epoch: usize,
-    /// Adam step counts by α name.
-    adam_steps: Vec<(String, u64)>,
-}
-
-fn f32_bytes(t: Tensor<1>) -> Vec<u8> {
-    let v: Vec<f32> = t
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .expect("f32 tensor");
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// A named f32 tensor for a safetensors file: name, shape, little-endian bytes.
-pub(crate) type NamedTensor = (String, Vec<usize>, Vec<u8>);
-
-/// Write `named` f32 tensors as a safetensors file, atomically.
-pub(crate) fn write_tensors(path: &Path, named: &[NamedTensor]) -> Result<()> {
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = named
-        .iter()
-        .map(|(k, shape, bytes)| {
-            (
-                k.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                    .expect("consistent view"),
-            )
-        })
-        .collect();
-    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Checkpoint {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    write_atomic(path, &bytes)
-}
-
-/// f32 tensors by name: (shape, values).
-pub(crate) type TensorMap = std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
-/// Read every f32 tensor of a safetensors file.
-pub(crate) fn read_tensors(path: &Path) -> Result<TensorMap> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::Checkpoint {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    Ok(st
-        .tensors()
-        .into_iter()
-        .map(|(name, v)| {
-            let data = v
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (name, (v.shape().to_vec(), data))
-        })
-        .collect())
-}
-
-/// The SGD momentum buffers as named tensors (`sgd.PATH`).
-pub(crate) fn sgd_tensors(sgd: &crate::optim::Sgd) -> Vec<NamedTensor> {
-    sgd.buffers
-        .iter()
-        .map(|(k, b)| (format!("sgd.{k}"), b.dims().to_vec(), f32_bytes(b.clone())))
-        .collect()
-}
-
-/// Restore SGD momentum buffers from tensors read by [`read_tensors`].
-pub(crate) fn load_sgd_tensors(sgd: &mut crate::optim::Sgd, tensors: &TensorMap, device: &Device) {
-    sgd.buffers.clear();
-    for (name, (_, b)) in tensors {
-        if let Some(k) = name.strip_prefix("sgd.") {
-            sgd.buffers.insert(
-                k.to_string(),
-                Tensor::<1>::from_data(TensorData::new(b.clone(), [b.len()]), device),
-            );
-        }
-    }
-}
-
-/// Write checkpoint `name` in `ckpts`: `fill` writes its files into a temporary directory, which
-/// is then renamed into place; `ckpts/LATEST` is pointed at it and older checkpoints deleted. A
-/// kill at any moment leaves the previous or the new checkpoint complete.
-pub(crate) fn commit_checkpoint(
-    ckpts: &Path,
-    name: &str,
-    fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let tmp = ckpts.join(format!(".{name}.tmp"));
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Io { path: p, source }
-    };
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    fill(&tmp)?;
-    let final_dir = ckpts.join(name);
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
-    }
-    std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
-    write_atomic(&ckpts.join("LATEST"), name.as_bytes())?;
-    // Keep only the newest checkpoint (and whatever temporary directory a kill left).
-    if let Ok(entries) = std::fs::read_dir(ckpts) {
-        for e in entries.flatten() {
-            let fname = e.file_name().to_string_lossy().to_string();
-            if !fname.starts_with('.') && fname != "LATEST" && fname != name {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The directory `ckpts/LATEST` points at, or `None` when there is no checkpoint yet.
-pub(crate) fn latest_checkpoint(ckpts: &Path) -> Option<PathBuf> {
-    let name = std::fs::read_to_string(ckpts.join("LATEST")).ok()?;
-    Some(ckpts.join(name.trim()))
-}
-
-/// Save the trainer (supernet, α, both optimizers' state) as checkpoint `name` in `ckpts`, with
-/// `extra` files (name, bytes) beside it (see [`commit_checkpoint`]).
-pub(crate) fn save_checkpoint(
-    ckpts: &Path,
-    name: &str,
-    epoch: usize,
-    t: &Trainer,
-    extra: &[(&str, Vec<u8>)],
-) -> Result<()> {
-    commit_checkpoint(ckpts, name, |tmp| {
-        t.net
-            .valid()
-            .save_file(tmp.join("supernet.bpk"))
-            .map_err(|e| Error::Checkpoint {
-                path: tmp.join("supernet.bpk"),
-                message: format!("{e:?}"),
-            })?;
-        // α, Adam moments and SGD momentum buffers.
-        let mut named: Vec<NamedTensor> = Vec::new();
-        for c in t.alphas.cell_types() {
-            let a = t.alphas.logits(c).inner();
-            let dims = a.dims().to_vec();
-            let n: usize = dims.iter().product();
-            named.push((
-                format!("alpha.{}", c.name()),
-                dims,
-                f32_bytes(a.reshape([n])),
-            ));
-        }
-        for (k, (_, m, v)) in &t.adam.state {
-            named.push((
-                format!("adam.{k}.m"),
-                m.dims().to_vec(),
-                f32_bytes(m.clone()),
-            ));
-            named.push((
-                format!("adam.{k}.v"),
-                v.dims().to_vec(),
-                f32_bytes(v.clone()),
-            ));
-        }
-        named.extend(sgd_tensors(&t.sgd));
-        write_tensors(&tmp.join("state.safetensors"), &named)?;
-        let state = CheckpointState {
-            epoch,
-            adam_steps: t
-                .adam
-                .state
-                .iter()
-                .map(|(k, (s, _, _))| (k.clone(), *s))
-                .collect(),
-        };
-        write_atomic(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(&state)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-        for (file, bytes) in extra {
-            write_atomic(&tmp.join(file), bytes)?;
-        }
-        Ok(())
-    })
-}
-
-/// Load the newest checkpoint in `ckpts` into `t`; returns its epoch count and directory, or
-/// `None` when there is no checkpoint yet.
-pub(crate) fn load_checkpoint(
-    ckpts: &Path,
-    cfg: &SupernetConfig,
-    device: &Device,
-    t: &mut Trainer,
-) -> Result<Option<(usize, PathBuf)>> {
-    let Some(dir) = latest_checkpoint(ckpts) else {
-        return Ok(None);
-    };
-    let bad = |p: &Path, message: String| Error::Checkpoint {
-        path: p.to_path_buf(),
-        message,
-    };
-    let plain = device.clone().without_autodiff();
-    let net = Supernet::new(cfg, &plain)?
-        .try_load_file(dir.join("supernet.bpk"))
-        .map_err(|e| bad(&dir.join("supernet.bpk"), format!("{e:?}")))?;
-    let state: CheckpointState = read_json(&dir.join("state.json"))?;
-    let st_path = dir.join("state.safetensors");
-    let tensors = read_tensors(&st_path)?;
-    let read = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-        tensors
-            .get(name)
-            .cloned()
-            .ok_or_else(|| bad(&st_path, format!("missing tensor `{name}`")))
-    };
-    let mut rows = Vec::new();
-    for c in t.alphas.cell_types() {
-        let (shape, data) = read(&format!("alpha.{}", c.name()))?;
-        rows.push(
-            data.chunks(shape[1])
-                .map(<[f32]>::to_vec)
-                .collect::<Vec<_>>(),
-        );
-    }
-    let alphas = Alphas::from_rows(&rows[0], rows.get(1).map(Vec::as_slice), &plain);
-    let to_t = |data: Vec<f32>| {
-        Tensor::<1>::from_data(TensorData::new(data.clone(), [data.len()]), &plain)
-    };
-    t.adam.state.clear();
-    for (k, steps) in &state.adam_steps {
-        let (_, m) = read(&format!("adam.{k}.m"))?;
-        let (_, v) = read(&format!("adam.{k}.v"))?;
-        t.adam.state.insert(k.clone(), (*steps, to_t(m), to_t(v)));
-    }
-    load_sgd_tensors(&mut t.sgd, &tensors, &plain);
-    t.net = net.fork(device).train();
-    t.alphas = alphas.fork(device).train();
-    Ok(Some((state.epoch, dir)))
-}
-
-/// Read a JSON file; errors name the file.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
-}
-
-/// Turn a darts-pt search checkpoint (`.pt` as `train_search.py` writes it, or safetensors) into
-/// a run directory at `run_dir`, as if our search had produced it: `config.toml` (with `epochs`
-/// set to the checkpoint's epoch when it has one), `manifest.json` naming the source file and its
-/// sha256, the supernet, α and α's Adam state as the final checkpoint, and
-/// `genotype_magnitude.txt`. `darts-pt select` then works on it. The dataset must be present (PT
-/// scores on its validation half). Returns the magnitude genotype. Native only.
+/// [`search_in`] on the run directory `run_dir`, driven on this thread (native only).
+/// `events` receives progress; returning `false` asks for a stop at the next checkpoint (the end
+/// of the current epoch), leaving the run resumable.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn import_reference(
-    checkpoint: &Path,
+pub fn search(
     settings: &SearchSettings,
     run_dir: &Path,
-) -> Result<String> {
-    let mut settings = settings.clone();
-    settings.validate()?;
-    if run_dir.join("config.toml").exists() {
-        return Err(Error::Config {
-            field: "out".into(),
-            message: format!(
-                "{} already holds a run; choose another directory",
-                run_dir.display()
-            ),
-        });
+    resume: bool,
+    events: &mut dyn FnMut(Event) -> bool,
+) -> Result<SearchOutcome> {
+    let control = Control::new();
+    engine::block_on(search_in(
+        settings,
+        &RunDir::new(run_dir),
+        resume,
+        &control,
+        &mut |e| {
+            if !events(e) {
+                control.request_stop();
+            }
+        },
+    ))
+}
+
+/// The magnitude genotype (spec §3.6, §4.3) of softmax(α) rows `[cells][edges][ops]` as text.
+pub fn magnitude_genotype(space: SpaceName, probs: &[Vec<Vec<f32>>]) -> String {
+    let s = SearchSpace::new(space);
+    match s.family {
+        Family::Darts => derive_darts(&s, &probs[0], &probs[1]).to_string(),
+        Family::Nb201 => derive_nb201(&probs[0]).to_string(),
     }
-    let (ds, n, _) = open_dataset(&settings)?;
-    let cfg = settings.supernet_config(&ds);
-    cfg.validate()?;
-    let dev = device::open(settings.device)?;
-    let device = dev.device.clone().autodiff();
-    let (net, alphas, ck) =
-        crate::import::load_reference_checkpoint(checkpoint, &cfg, &dev.device)?;
-    if let Some(e) = ck.epoch {
-        settings.epochs = e.max(1);
-    }
-    let mut trainer = Trainer::new(
-        net.fork(&device).train(),
-        alphas.fork(&device).train(),
-        settings.method,
-        settings.second_order,
-        settings.hyper.clone(),
-    );
-    for (cell, (steps, m, v)) in trainer.alphas.cell_types().into_iter().zip(&ck.adam) {
-        let t = |d: &Vec<f32>| {
-            Tensor::<1>::from_data(TensorData::new(d.clone(), [d.len()]), &dev.device)
-        };
-        trainer
-            .adam
-            .state
-            .insert(cell.name().to_string(), (*steps, t(m), t(v)));
-    }
-    start_run_dir(
-        run_dir,
-        &settings,
-        settings.device,
-        &dev.description,
-        settings.seed,
-        settings.dataset,
-        n,
-        serde_json::json!({
-            "imported_from": {
-            "path": checkpoint.display().to_string(),
-            "sha256": sha256_file(checkpoint)?,
-            "epoch": ck.epoch,
-            "adam_state": !ck.adam.is_empty(),
-        }
-        }),
-    )?;
-    save_checkpoint(
-        &run_dir.join("checkpoints"),
-        &format!("epoch-{:04}", settings.epochs),
-        settings.epochs,
-        &trainer,
-        &[],
-    )?;
-    let genotype = magnitude_genotype(settings.space, &trainer.alphas);
-    write_atomic(
-        &run_dir.join("genotype_magnitude.txt"),
-        format!("{genotype}\n").as_bytes(),
-    )?;
-    Ok(genotype)
 }

@@ -132,7 +132,12 @@ impl BatchScorer {
 }
 
 impl Evaluate for BatchScorer {
-    fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, _salt: u64) -> Result<Score> {
+    async fn evaluate(
+        &mut self,
+        overrides: &[Overrides],
+        mask: &Mask,
+        _salt: u64,
+    ) -> Result<Score> {
         Ok(self.run(overrides, mask).1)
     }
 }

@@ -14,10 +14,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Batch;
+use crate::engine;
 use crate::ops::BnMode;
-use crate::optim::{Adam, Sgd};
+use crate::optim::{Adam, Sgd, grad_norm_sq_tensor};
 use crate::space::CellType;
-use crate::supernet::{Alphas, Supernet, tensor_rows};
+use crate::supernet::{Alphas, Supernet};
 use crate::weights::{CellWeights, Mask, MixWeights, Overrides};
 
 /// How α is trained.
@@ -186,17 +187,21 @@ impl Trainer {
 
     /// One bilevel step (spec §2.3): α step on `valid`, then weight step on `train` at weight
     /// learning rate `lr`. `epsilon` is the SDARTS perturbation size for this epoch.
-    pub fn step(
+    ///
+    /// Every device value the step needs on the host goes through [`engine::read`]: the global
+    /// gradient norm of the clip, the step's four measurements (read together at the end), and
+    /// what second-order DARTS (‖v‖) and SDARTS (softmax(α), the PGD gradients and losses) read.
+    /// Errors: a failed device read.
+    pub async fn step(
         &mut self,
         train: &Batch,
         valid: &Batch,
         lr: f64,
         epsilon: f64,
         rng: &mut ChaCha8Rng,
-    ) -> StepStats {
-        let mut stats = StepStats::default();
-        // (1) α step.
-        if self.method == Method::Blank {
+    ) -> crate::Result<StepStats> {
+        // (1) α step; its loss and correct count stay on the device until the end.
+        let (valid_loss, valid_correct) = if self.method == Method::Blank {
             // The reference does no α-half forward for `blank`; this one only measures, so it
             // must not move the BN running statistics.
             let logits = self.net.forward(
@@ -205,97 +210,67 @@ impl Trainer {
                 BnMode::BatchStats,
             );
             let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
-            stats.valid_loss = loss.into_scalar::<f64>();
-            stats.valid_correct = correct.into_scalar::<i64>() as usize;
+            (loss.inner(), correct.inner().float())
         } else {
             let (grads, loss, correct) = if self.second_order && self.method == Method::Darts {
-                self.second_order_grads(train, valid, lr)
+                self.second_order_grads(train, valid, lr).await?
             } else {
                 let (g, loss, correct) = self.first_order_alpha_grads(valid);
-                (
-                    g,
-                    loss.into_scalar::<f64>(),
-                    correct.into_scalar::<i64>() as usize,
-                )
+                (g, loss.inner(), correct.inner().float())
             };
-            stats.valid_loss = loss;
-            stats.valid_correct = correct;
             self.apply_alpha_grads(grads);
-        }
+            (loss, correct)
+        };
         // (2) perturbation (SDARTS), (3) weight step at the (perturbed) weights. The saved α is
         // untouched: the perturbation lives only in the mixing weights of this step (4).
         let w = match self.method {
-            Method::SdartsRs => self.random_perturbation(epsilon, rng),
-            Method::SdartsAdv => self.pgd_perturbation(train, epsilon, rng),
+            Method::SdartsRs => self.random_perturbation(epsilon, rng).await?,
+            Method::SdartsAdv => self.pgd_perturbation(train, epsilon, rng).await?,
             _ => self.weights(true),
         };
         let logits = self.net.forward(train.images.clone(), &w, BnMode::Train);
         let (loss, correct) = loss_and_correct(logits, train.labels.clone());
         let grads = loss.backward();
-        stats.train_loss = loss.into_scalar::<f64>();
-        stats.train_correct = correct.into_scalar::<i64>() as usize;
-        let (net, _) = self
-            .sgd
-            .step(self.net.clone(), &grads, lr, Some(self.hyper.grad_clip));
-        self.net = net;
-        stats
-    }
-
-    /// [`Trainer::step`] without any host read, for the browser where reads are asynchronous:
-    /// the same α step and weight step (DARTS first order or fixed α), with the gradient clip
-    /// applied on the device ([`Sgd::step_on_device`]). Returns the step's measurements as one
-    /// `[4]` tensor: weight-step loss, weight-step correct count, α-step loss, α-step correct
-    /// count. Second-order DARTS and SDARTS need host reads inside the step and are refused.
-    pub fn step_deferred(
-        &mut self,
-        train: &Batch,
-        valid: &Batch,
-        lr: f64,
-    ) -> crate::Result<Tensor<1>> {
-        if self.second_order || matches!(self.method, Method::SdartsRs | Method::SdartsAdv) {
-            return Err(crate::Error::Config {
-                field: "method".into(),
-                message: format!(
-                    "{}{} reads the device inside a step; the browser build runs darts (first order) or blank",
-                    self.method.as_str(),
-                    if self.second_order {
-                        " (second order)"
-                    } else {
-                        ""
-                    }
-                ),
-            });
-        }
-        let (valid_loss, valid_correct) = if self.method == Method::Blank {
-            let logits = self.net.forward(
-                valid.images.clone(),
-                &self.weights(true),
-                BnMode::BatchStats,
-            );
-            let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
-            (loss.inner(), correct.inner())
-        } else {
-            let (g, loss, correct) = self.first_order_alpha_grads(valid);
-            self.apply_alpha_grads(g);
-            (loss.inner(), correct.inner())
+        let norm = match grad_norm_sq_tensor(&self.net, &grads) {
+            Some(t) => engine::read(t).await?[0].sqrt(),
+            None => 0.0,
         };
-        let logits = self
-            .net
-            .forward(train.images.clone(), &self.weights(true), BnMode::Train);
-        let (loss, correct) = loss_and_correct(logits, train.labels.clone());
-        let grads = loss.backward();
-        self.net = self
-            .sgd
-            .step_on_device(self.net.clone(), &grads, lr, self.hyper.grad_clip);
-        Ok(Tensor::cat(
+        self.net = self.sgd.step_with_norm(
+            self.net.clone(),
+            &grads,
+            lr,
+            Some(self.hyper.grad_clip),
+            norm,
+        );
+        let v = engine::read(Tensor::cat(
             vec![
                 loss.inner(),
                 correct.inner().float(),
                 valid_loss,
-                valid_correct.float(),
+                valid_correct,
             ],
             0,
         ))
+        .await?;
+        Ok(StepStats {
+            train_loss: v[0],
+            train_correct: v[1] as usize,
+            valid_loss: v[2],
+            valid_correct: v[3] as usize,
+        })
+    }
+
+    /// [`Trainer::step`] driven to completion on this thread (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn step_blocking(
+        &mut self,
+        train: &Batch,
+        valid: &Batch,
+        lr: f64,
+        epsilon: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> crate::Result<StepStats> {
+        crate::engine::block_on(self.step(train, valid, lr, epsilon, rng))
     }
 
     /// First-order α gradients (spec §2.3): ∂L_val/∂α per cell type (`[edges, ops]` each) at the
@@ -351,13 +326,9 @@ impl Trainer {
         }
     }
 
-    /// Softmax(α) of undecided rows as host matrices.
-    fn host_probs(&self) -> Vec<Vec<Vec<f32>>> {
-        self.alphas
-            .cell_types()
-            .iter()
-            .map(|&c| tensor_rows(self.alphas.probs(c)))
-            .collect()
+    /// Softmax(α) as host matrices `[cells][edges][ops]`.
+    async fn host_probs(&self) -> crate::Result<Vec<Vec<Vec<f32>>>> {
+        crate::run::probs_rows(&self.alphas).await
     }
 
     fn weights_from_probs(&self, probs: &[Vec<Vec<f32>>], device: &Device) -> MixWeights {
@@ -381,8 +352,12 @@ impl Trainer {
 
     /// SDARTS-RS (spec §2.5): softmax(α) + U(−ε, ε), clamp to [0, 1], empty rows get their former
     /// argmax, rows renormalised.
-    fn random_perturbation(&self, epsilon: f64, rng: &mut ChaCha8Rng) -> MixWeights {
-        let mut probs = self.host_probs();
+    async fn random_perturbation(
+        &self,
+        epsilon: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> crate::Result<MixWeights> {
+        let mut probs = self.host_probs().await?;
         for cell in &mut probs {
             for row in cell.iter_mut() {
                 for v in row.iter_mut() {
@@ -392,26 +367,29 @@ impl Trainer {
             }
         }
         let device = self.alphas.normal.val().device();
-        self.weights_from_probs(&probs, &device)
+        Ok(self.weights_from_probs(&probs, &device))
     }
 
     /// SDARTS-ADV (spec §2.5): 7-step L∞ PGD ascent of the training loss on softmax(α), BN in
     /// evaluation mode, random start, projection to the ε-ball and the simplex after every step;
     /// reverted when it did not raise the loss.
-    fn pgd_perturbation(&self, train: &Batch, epsilon: f64, rng: &mut ChaCha8Rng) -> MixWeights {
+    async fn pgd_perturbation(
+        &self,
+        train: &Batch,
+        epsilon: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> crate::Result<MixWeights> {
         let device = self.alphas.normal.val().device();
-        let saved = self.host_probs();
-        let loss_at = |probs: &[Vec<Vec<f32>>]| -> f64 {
+        let saved = self.host_probs().await?;
+        let loss_at = |probs: &[Vec<Vec<f32>>]| -> Tensor<1> {
             let w = self.weights_from_probs(probs, &device.clone().without_autodiff());
             let logits = self
                 .net
                 .valid()
                 .forward(train.images.clone().inner(), &w, BnMode::Eval);
-            loss_and_correct(logits, train.labels.clone().inner())
-                .0
-                .into_scalar::<f64>()
+            loss_and_correct(logits, train.labels.clone().inner()).0
         };
-        let before = loss_at(&saved);
+        let before = engine::read(loss_at(&saved)).await?[0];
         let mut probs = saved.clone();
         for cell in &mut probs {
             for row in cell.iter_mut() {
@@ -453,10 +431,11 @@ impl Trainer {
             let (loss, _) = loss_and_correct(logits, train.labels.clone());
             let grads = loss.backward();
             for (i, leaf) in leaves.iter().enumerate() {
-                let g = tensor_rows(
+                let g = engine::read_rows(
                     leaf.grad(&grads)
                         .unwrap_or_else(|| leaf.clone().inner().zeros_like()),
-                );
+                )
+                .await?;
                 for (e, row) in probs[i].iter_mut().enumerate() {
                     for (k, v) in row.iter_mut().enumerate() {
                         let sign = g[e][k].signum() * (g[e][k] != 0.0) as i32 as f32;
@@ -468,22 +447,22 @@ impl Trainer {
                 }
             }
         }
-        if before > loss_at(&probs) {
+        if before > engine::read(loss_at(&probs)).await?[0] {
             probs = saved;
         }
-        self.weights_from_probs(&probs, &device)
+        Ok(self.weights_from_probs(&probs, &device))
     }
 
     /// Second-order α gradient (spec §2.4): virtual step w′ = w − ξ(μ·m + ∇w L_train + λw),
     /// g_α = ∂L_val(w′, α)/∂α, v = ∂L_val/∂w′, and the finite-difference Hessian-vector product at
     /// the current w with ε = 0.01/‖v‖: (∇α L_train(w + εv) − ∇α L_train(w − εv)) / 2ε. Returns
     /// g_α − ξ·hvp per cell type, the validation loss and correct count at w′.
-    fn second_order_grads(
+    async fn second_order_grads(
         &self,
         train: &Batch,
         valid: &Batch,
         xi: f64,
-    ) -> (Vec<Tensor<2>>, f64, usize) {
+    ) -> crate::Result<(Vec<Tensor<2>>, Tensor<1>, Tensor<1>)> {
         let cells = self.alphas.cell_types();
         let alpha_grads = |grads: &Gradients| -> Vec<Tensor<2>> {
             cells
@@ -502,7 +481,6 @@ impl Trainer {
             );
             loss_and_correct(logits, train.labels.clone()).0
         };
-        let mut val_stats = (0.0, 0);
         let val_loss = |net: &Supernet| {
             let logits = net.forward(
                 valid.images.clone(),
@@ -511,7 +489,7 @@ impl Trainer {
             );
             loss_and_correct(logits, valid.labels.clone())
         };
-        let g = unrolled_arch_grads(
+        let (g, loss, correct) = unrolled_arch_grads(
             &self.net,
             &self.sgd,
             xi,
@@ -521,9 +499,10 @@ impl Trainer {
                 (l, Some(c))
             },
             &alpha_grads,
-            &mut val_stats,
-        );
-        (g, val_stats.0, val_stats.1)
+        )
+        .await?;
+        let correct = correct.unwrap_or_else(|| loss.zeros_like());
+        Ok((g, loss, correct))
     }
 }
 
@@ -625,16 +604,18 @@ impl ModuleMapper for Shift<'_> {
 /// * `alpha_grads(grads)`: α gradients out of a backward pass.
 ///
 /// `sgd` supplies μ, λ and the momentum buffers m; `xi` is the current weight learning rate.
+/// Returns the α gradients with L_val at w′ (`[1]`) and its correct count (`[1]` float, when
+/// `val_loss` gives one), left on the device. ‖v‖ is read back (one read of every parameter's
+/// squared sum, summed on the host in f64). Errors: a failed device read.
 #[allow(clippy::type_complexity)]
-pub fn unrolled_arch_grads<M: Module>(
+pub async fn unrolled_arch_grads<M: Module>(
     net: &M,
     sgd: &Sgd,
     xi: f64,
     train_loss: &dyn Fn(&M, bool) -> Tensor<1>,
     val_loss: &dyn Fn(&M) -> (Tensor<1>, Option<Tensor<1, Int>>),
     alpha_grads: &dyn Fn(&Gradients) -> Vec<Tensor<2>>,
-    val_stats: &mut (f64, usize),
-) -> Vec<Tensor<2>> {
+) -> crate::Result<(Vec<Tensor<2>>, Tensor<1>, Option<Tensor<1>>)> {
     // Virtual step: w' = w − ξ(μ·m + g + λ·w) = w(1 − ξλ) − ξ(μ·m + g).
     let g_train = param_grads(net, &train_loss(net, false).backward());
     let dir: BTreeMap<String, Tensor<1>> = g_train
@@ -656,17 +637,21 @@ pub fn unrolled_arch_grads<M: Module>(
     // g_α and v at w'.
     let (loss, correct) = val_loss(&unrolled);
     let grads = loss.backward();
-    val_stats.0 = loss.into_scalar::<f64>();
-    val_stats.1 = correct.map_or(0, |c| c.into_scalar::<i64>() as usize);
+    let stats = (loss.inner(), correct.map(|c| c.inner().float()));
     let g_alpha = alpha_grads(&grads);
     let v = param_grads(&unrolled, &grads);
-    let norm: f64 = v
-        .values()
-        .map(|t| t.clone().powi_scalar(2).sum().into_scalar::<f64>())
-        .sum::<f64>()
-        .sqrt();
+    let squares: Vec<Tensor<1>> = v.values().map(|t| t.clone().powi_scalar(2).sum()).collect();
+    let norm: f64 = if squares.is_empty() {
+        0.0
+    } else {
+        engine::read(Tensor::cat(squares, 0))
+            .await?
+            .iter()
+            .sum::<f64>()
+            .sqrt()
+    };
     if norm == 0.0 {
-        return g_alpha;
+        return Ok((g_alpha, stats.0, stats.1));
     }
     let eps = 0.01 / norm;
     // Hessian-vector product at the current w.
@@ -684,11 +669,12 @@ pub fn unrolled_arch_grads<M: Module>(
         decay: 0.0,
     });
     let g_minus = alpha_grads(&train_loss(&minus, true).backward());
-    g_alpha
+    let g = g_alpha
         .into_iter()
         .zip(g_plus.into_iter().zip(g_minus))
         .map(|(ga, (gp, gm))| ga.sub(gp.sub(gm).mul_scalar(xi / (2.0 * eps))))
-        .collect()
+        .collect();
+    Ok((g, stats.0, stats.1))
 }
 
 /// Seeded RNG of an epoch: every random choice of epoch `epoch` of a run with `seed` derives from

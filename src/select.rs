@@ -16,8 +16,9 @@
 //! slot), so on `flex` with `--eval deterministic` a resumed selection ends with the same genotype
 //! as an uninterrupted one.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
-use std::time::Instant;
+use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -25,18 +26,19 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use web_time::Instant;
 
 use crate::data::{Augment, Dataset};
+use crate::engine::Control;
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::genotype::{derive_darts_with, derive_nb201};
 use crate::ops::BnMode;
-use crate::run::{
-    self, SearchSettings, load_checkpoint, read_settings, save_checkpoint, train_epoch,
-    write_atomic,
-};
+use crate::run::{self, Loaded, train_epoch};
+use crate::rundir::{self, RunDir, RunStore};
 use crate::search::{Method, Trainer, epoch_rng, loss_and_correct};
-use crate::space::{CellType, Family, SearchSpace, darts_topology_nodes};
-use crate::supernet::{Alphas, Supernet, tensor_rows};
+use crate::space::{CellType, Family, OpKind, SearchSpace, darts_topology_nodes};
+use crate::supernet::{Alphas, Supernet};
 use crate::weights::{Mask, Overrides};
 
 cli_enum! {
@@ -165,9 +167,12 @@ pub struct Score {
 
 /// Something PT can evaluate: the supernet under effective weights (`overrides`) and a `mask`.
 /// `salt` distinguishes evaluations (it seeds augmentation and order in reference mode).
+/// Asynchronous, so that the page can read the result back without blocking; natively
+/// [`crate::engine::block_on`] drives it.
+#[allow(async_fn_in_trait)] // driven on the caller's thread; no `Send` bound needed
 pub trait Evaluate {
     /// Score the supernet.
-    fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, salt: u64) -> Result<Score>;
+    async fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, salt: u64) -> Result<Score>;
 }
 
 /// Evaluates a supernet on validation images without any autodiff graph; BatchNorm uses batch
@@ -182,6 +187,7 @@ pub struct Scorer<'a> {
     aug: Augment,
     device: Device,
     seed: u64,
+    threads: usize,
     /// Number of evaluations done so far.
     pub evaluations: usize,
 }
@@ -213,46 +219,62 @@ impl<'a> Scorer<'a> {
             aug,
             device,
             seed,
+            threads: crate::engine::eval_threads(),
             evaluations: 0,
         }
+    }
+
+    /// Score with at most `threads` batches at once (default: [`crate::engine::eval_threads`]).
+    /// The result does not depend on it.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 }
 
 impl Evaluate for Scorer<'_> {
-    /// Batches are processed by `available_parallelism` threads at once (each batch's sum is
-    /// kept apart and added in batch order, so the result does not depend on the thread count).
+    /// With more than one thread (natively), batches are processed by that many threads at once;
+    /// with one (the page), one after the other with every batch's sums left on the device and
+    /// read back once. Either way each batch's loss and correct count are kept apart and added in
+    /// batch order on the host in f64, so the score does not depend on the thread count.
     /// In reference mode each batch's augmentation draws from its own stream of (seed, salt), and
     /// the image order is a shuffle drawn from the same seed.
-    fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, salt: u64) -> Result<Score> {
+    async fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, salt: u64) -> Result<Score> {
         self.evaluations += 1;
         let w = self.alphas.mix_weights(overrides, mask, true);
-        let stream = |batch: u64| self.stream(salt, batch);
         let (order, aug) = self.order(salt);
         let chunks: Vec<&[usize]> = order.chunks(self.batch_size).collect();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(chunks.len())
-            .max(1);
-        let mut per_batch: Vec<(f64, usize)> = vec![(0.0, 0); chunks.len()];
+        let threads = self.threads.min(chunks.len()).max(1);
         let (net, ds, device) = (&self.net, self.ds, &self.device);
-        let run_batch = |i: usize| -> (f64, usize) {
+        let stream = |batch: u64| self.stream(salt, batch);
+        // Loss (mean over the batch) and correct count of batch `i`, on the device.
+        let batch_sums = |i: usize| -> (Tensor<1>, Tensor<1>) {
             let mut rng = stream(i as u64);
             let b = ds.batch(&ds.train, chunks[i], aug, &mut rng, device);
             let logits = net.forward(b.images, &w, BnMode::BatchStats);
             let (loss, c) = loss_and_correct(logits, b.labels);
-            (
-                loss.into_scalar::<f64>() * chunks[i].len() as f64,
-                c.into_scalar::<i64>() as usize,
-            )
+            (loss, c.float())
         };
+        let mut per_batch: Vec<(f64, f64)> = vec![(0.0, 0.0); chunks.len()];
         if threads <= 1 {
-            for (i, slot) in per_batch.iter_mut().enumerate() {
-                *slot = run_batch(i);
+            let sums: Vec<Tensor<1>> = (0..chunks.len())
+                .map(|i| {
+                    let (l, c) = batch_sums(i);
+                    Tensor::cat(vec![l, c], 0)
+                })
+                .collect();
+            let v = crate::engine::read_many(sums).await?;
+            for (slot, x) in per_batch.iter_mut().zip(v) {
+                *slot = (x[0], x[1]);
             }
         } else {
+            let run_batch = |i: usize| -> (f64, f64) {
+                let (l, c) = batch_sums(i);
+                (l.into_scalar::<f64>(), c.into_scalar::<f64>())
+            };
             let run_batch = &run_batch;
             let n_chunks = chunks.len();
-            let parts: Vec<Vec<(usize, (f64, usize))>> = std::thread::scope(|scope| {
+            let parts: Vec<Vec<(usize, (f64, f64))>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..threads)
                     .map(|t| {
                         scope.spawn(move || {
@@ -272,8 +294,12 @@ impl Evaluate for Scorer<'_> {
                 per_batch[i] = v;
             }
         }
-        let loss = per_batch.iter().map(|p| p.0).sum::<f64>();
-        let correct: usize = per_batch.iter().map(|p| p.1).sum();
+        let loss = per_batch
+            .iter()
+            .zip(&chunks)
+            .map(|(p, c)| p.0 * c.len() as f64)
+            .sum::<f64>();
+        let correct = per_batch.iter().map(|p| p.1.round() as usize).sum();
         self.score(loss, correct, salt)
     }
 }
@@ -297,35 +323,6 @@ impl Scorer<'_> {
             }
             EvalMode::Deterministic => (order, Augment::NONE),
         }
-    }
-
-    /// [`Evaluate::evaluate`] without any host read, one batch after the other (the browser
-    /// build): the same batches, augmentation and order, with the sums left on the device as a
-    /// `[2]` tensor (summed loss over the images, correct count). Finish with [`Scorer::score`].
-    pub fn evaluate_deferred(
-        &mut self,
-        overrides: &[Overrides],
-        mask: &Mask,
-        salt: u64,
-    ) -> Tensor<1> {
-        self.evaluations += 1;
-        let w = self.alphas.mix_weights(overrides, mask, true);
-        let (order, aug) = self.order(salt);
-        let mut sums: Option<Tensor<1>> = None;
-        for (i, chunk) in order.chunks(self.batch_size).enumerate() {
-            let mut rng = self.stream(salt, i as u64);
-            let b = self
-                .ds
-                .batch(&self.ds.train, chunk, aug, &mut rng, &self.device);
-            let logits = self.net.forward(b.images, &w, BnMode::BatchStats);
-            let (loss, c) = loss_and_correct(logits, b.labels);
-            let s = Tensor::cat(vec![loss.mul_scalar(chunk.len() as f64), c.float()], 0);
-            sums = Some(match sums {
-                Some(a) => a.add(s),
-                None => s,
-            });
-        }
-        sums.unwrap_or_else(|| Tensor::zeros([2], &self.device))
     }
 
     /// The score of an evaluation from its summed loss and correct count.
@@ -354,53 +351,70 @@ pub struct Candidate {
     /// Edge (α row).
     pub edge: usize,
     /// The removed op (op decisions), `None` when the whole edge was removed.
-    pub op: Option<String>,
+    pub op: Option<OpKind>,
     /// Accuracy after the removal (percent).
     pub accuracy: f64,
     /// Mean loss after the removal.
     pub loss: f64,
 }
 
-/// What kind of decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DecisionKind {
-    /// Op selection on one edge (spec §3.2).
-    Op,
-    /// Topology selection on one node (spec §3.3).
-    Topology,
+/// What a PT decision chose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Choice {
+    /// Op selection on one edge (spec §3.2): the op kept on `edge`.
+    Op {
+        /// The edge (α row).
+        edge: usize,
+        /// The kept op.
+        chosen_op: OpKind,
+    },
+    /// Topology selection on one node (spec §3.3): the two input edges kept.
+    Topology {
+        /// The intermediate node (DARTS node 1..3).
+        node: usize,
+        /// The two kept input edges (α rows).
+        kept_edges: Vec<usize>,
+    },
 }
 
-/// One PT decision as written to `pt_scores.json`.
+/// One PT decision as written to `pt_scores.json`: what every decision has, and what it chose
+/// ([`Choice`], flattened: `"kind": "op"` with `edge` and `chosen_op`, or `"kind": "topology"`
+/// with `node` and `kept_edges`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// 0-based decision number.
     pub index: usize,
     /// Tuning epoch before which it was taken.
     pub epoch: usize,
-    /// `normal` or `reduce`.
-    pub cell: String,
-    /// Op or topology.
-    pub kind: DecisionKind,
-    /// The edge (op decisions).
-    pub edge: Option<usize>,
-    /// The intermediate node (topology decisions; DARTS node 1..3).
-    pub node: Option<usize>,
+    /// The cell type decided on.
+    pub cell: CellType,
+    /// The choice.
+    #[serde(flatten)]
+    pub choice: Choice,
     /// Every candidate with its score after removal.
     pub candidates: Vec<Candidate>,
-    /// The chosen op (op decisions).
-    pub chosen_op: Option<String>,
-    /// The two kept input edges (topology decisions).
-    pub kept_edges: Option<Vec<usize>>,
     /// Wall time of the decision (seconds).
     pub seconds: f64,
+}
+
+impl Decision {
+    /// One line for logs and views: `edge 3 -> nor_conv_3x3`, `node 2 keeps edges [5, 7]`.
+    pub fn summary(&self) -> String {
+        match &self.choice {
+            Choice::Op { edge, chosen_op } => format!("edge {edge} -> {chosen_op}"),
+            Choice::Topology { node, kept_edges } => {
+                format!("node {node} keeps edges {kept_edges:?}")
+            }
+        }
+    }
 }
 
 /// Score every op of `edge` in `cell` and pick the op whose removal hurts most (spec §3.2):
 /// with [`Criterion::Acc`] the minimum accuracy, with [`Criterion::Loss`] the maximum loss,
 /// ties to the lower op index. Returns (op index, candidates).
-pub fn op_decision(
-    ev: &mut dyn Evaluate,
+pub async fn op_decision<E: Evaluate>(
+    ev: &mut E,
     space: &SearchSpace,
     overrides: &[Overrides],
     cell: CellType,
@@ -412,15 +426,17 @@ pub fn op_decision(
     let mut best: Option<(usize, Score)> = None;
     let mut candidates = Vec::with_capacity(ops.len());
     for (k, op) in ops.iter().enumerate() {
-        let s = ev.evaluate(
-            overrides,
-            &Mask::op(cell, edge, k),
-            salt.wrapping_mul(64).wrapping_add(k as u64),
-        )?;
+        let s = ev
+            .evaluate(
+                overrides,
+                &Mask::op(cell, edge, k),
+                salt.wrapping_mul(64).wrapping_add(k as u64),
+            )
+            .await?;
         candidates.push(Candidate {
             round: 0,
             edge,
-            op: Some(op.name().to_string()),
+            op: Some(*op),
             accuracy: s.accuracy,
             loss: s.loss,
         });
@@ -454,13 +470,12 @@ pub fn fix_op(
     Decision {
         index,
         epoch: slot,
-        cell: cell.name().to_string(),
-        kind: DecisionKind::Op,
-        edge: Some(edge),
-        node: None,
+        cell,
+        choice: Choice::Op {
+            edge,
+            chosen_op: ops[k],
+        },
         candidates,
-        chosen_op: Some(ops[k].name().to_string()),
-        kept_edges: None,
         seconds,
     }
 }
@@ -468,8 +483,8 @@ pub fn fix_op(
 /// Topology selection on one node (spec §3.3): while more than two input edges remain, zero each
 /// remaining edge in turn and drop the one whose removal hurts least (highest accuracy, or lowest
 /// loss; ties drop the later edge). Returns (kept edges, candidates of every round).
-pub fn topology_decision(
-    ev: &mut dyn Evaluate,
+pub async fn topology_decision<E: Evaluate>(
+    ev: &mut E,
     overrides: &[Overrides],
     cell: CellType,
     edges: &[usize],
@@ -488,11 +503,13 @@ pub fn topology_decision(
             if mode == TopologyMode::Corrected {
                 mask.edges.extend(removed.iter().map(|&r| (cell, r)));
             }
-            let s = ev.evaluate(
-                overrides,
-                &mask,
-                salt.wrapping_mul(64).wrapping_add((round * 8 + i) as u64),
-            )?;
+            let s = ev
+                .evaluate(
+                    overrides,
+                    &mask,
+                    salt.wrapping_mul(64).wrapping_add((round * 8 + i) as u64),
+                )
+                .await?;
             candidates.push(Candidate {
                 round,
                 edge: e,
@@ -547,37 +564,6 @@ pub fn schedule(family: Family, rounds: usize, interval: usize) -> Vec<(bool, bo
         }
     }
     slots
-}
-
-/// Progress of a selection.
-#[derive(Clone, Debug)]
-pub enum PtEvent {
-    /// Selection starts (or resumes) at `slot` of `slots`.
-    Started {
-        /// First slot to run.
-        slot: usize,
-        /// Total slots (tuning epochs, or decisions when there is no tuning).
-        slots: usize,
-        /// Decisions in all.
-        decisions: usize,
-        /// Full-validation evaluations in all (spec §3.8).
-        evaluations: usize,
-        /// Tuning steps per epoch.
-        steps: usize,
-    },
-    /// One evaluation finished.
-    Evaluated,
-    /// A decision was taken.
-    Decided(Decision),
-    /// A tuning step finished.
-    TuneStep {
-        /// Slot.
-        slot: usize,
-        /// Loss of the weight step.
-        loss: f64,
-    },
-    /// A tuning epoch finished.
-    Tuned(TuneMetrics),
 }
 
 /// One line of `pt/metrics.jsonl`.
@@ -635,17 +621,16 @@ pub struct PtOutcome {
     pub stopped: bool,
 }
 
-/// Effective weights on the host: softmax(α) with decided rows overwritten (spec §3.1).
-pub fn effective_rows(alphas: &Alphas, overrides: &[Overrides]) -> Vec<Vec<Vec<f32>>> {
-    alphas
-        .cell_types()
+/// Effective weights on the host: softmax(α) rows `[cells][edges][ops]` with decided rows
+/// overwritten (spec §3.1).
+pub fn effective_rows(probs: &[Vec<Vec<f32>>], overrides: &[Overrides]) -> Vec<Vec<Vec<f32>>> {
+    probs
         .iter()
-        .map(|&c| {
-            let probs = tensor_rows(alphas.probs(c));
-            probs
-                .into_iter()
-                .zip(&overrides[c.index()].rows)
-                .map(|(p, o)| o.clone().unwrap_or(p))
+        .zip(overrides)
+        .map(|(p, o)| {
+            p.iter()
+                .zip(&o.rows)
+                .map(|(p, o)| o.clone().unwrap_or_else(|| p.clone()))
                 .collect()
         })
         .collect()
@@ -661,92 +646,53 @@ pub fn genotype_of(space: &SearchSpace, weights: &[Vec<Vec<f32>>], none: NoneRul
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Read `RUN_DIR/pt/pt_scores.json` (empty when absent).
-pub fn read_decisions(run_dir: &Path) -> Result<Vec<Decision>> {
-    let path = run_dir.join("pt").join("pt_scores.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+/// The run's PT decisions (`pt/pt_scores.json`; empty when absent).
+pub fn read_decisions(store: &dyn RunStore) -> Result<Vec<Decision>> {
+    let Some(text) = rundir::read_text(store, RunDir::PT_SCORES)? else {
         return Ok(Vec::new());
     };
     serde_json::from_str(&text).map_err(|e| Error::Data {
-        path,
+        path: PathBuf::from(format!("{}/{}", store.location(), RunDir::PT_SCORES)),
         message: e.to_string(),
     })
 }
 
-/// Read `RUN_DIR/pt/metrics.jsonl` (empty when absent).
-pub fn read_tune_metrics(run_dir: &Path) -> Result<Vec<TuneMetrics>> {
-    run::read_jsonl(&run_dir.join("pt").join("metrics.jsonl"))
+/// The run's tuning metrics (`pt/metrics.jsonl`; empty when absent).
+pub fn read_tune_metrics(store: &dyn RunStore) -> Result<Vec<TuneMetrics>> {
+    rundir::read_jsonl_in(store, RunDir::PT_METRICS)
 }
 
-/// A finished search loaded from its run directory.
-pub struct LoadedRun {
-    /// The search settings.
-    pub settings: SearchSettings,
-    /// The dataset (with `limit_train` applied).
-    pub ds: Dataset,
-    /// Training images used and split point.
-    pub n: usize,
-    /// Split point: the validation (α) half is `half..n`.
-    pub half: usize,
-    /// Trainer holding the supernet and α of the search's final checkpoint.
-    pub trainer: Trainer,
-    /// The search's autodiff device.
-    pub device: Device,
-}
-
-/// Load the final search checkpoint of `run_dir`. Errors when the search has not finished.
-pub fn load_run(run_dir: &Path) -> Result<LoadedRun> {
-    let settings = read_settings(run_dir)?;
-    let run::Prepared {
-        ds,
-        n,
-        half,
-        cfg,
-        device,
-        mut trainer,
-        ..
-    } = run::prepare(&settings)?;
-    let ckpts = run_dir.join("checkpoints");
-    match load_checkpoint(&ckpts, &cfg, &device, &mut trainer)? {
+/// Load the final search checkpoint of the run in `store`. Errors when the search has not
+/// finished.
+pub fn load_run(store: &dyn RunStore) -> Result<Loaded> {
+    let settings = rundir::read_settings(store)?;
+    let mut run = run::prepare(&settings)?;
+    match store.load_checkpoint(RunDir::CHECKPOINTS, &run.cfg, &run.device, &mut run.trainer)? {
         Some((epoch, _)) if epoch >= settings.epochs => {}
         found => {
             return Err(Error::Checkpoint {
-                path: ckpts,
+                path: PathBuf::from(format!("{}/{}", store.location(), RunDir::CHECKPOINTS)),
                 message: format!(
                     "the search has finished {} of {} epochs; finish it first (`darts-pt search --resume {}`)",
                     found.map_or(0, |f| f.0),
                     settings.epochs,
-                    run_dir.display()
+                    store.location()
                 ),
             });
         }
     }
-    Ok(LoadedRun {
-        settings,
-        ds,
-        n,
-        half,
-        trainer,
-        device,
-    })
+    Ok(run)
 }
 
 /// Magnitude selection of the run's final α (spec §3.6, §4.3); writes
-/// `genotype_magnitude.txt` and returns the genotype.
+/// `genotype_magnitude.txt` and returns the genotype (native only).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn select_magnitude(run_dir: &Path) -> Result<String> {
-    let run = load_run(run_dir)?;
-    let g = run::magnitude_genotype(run.settings.space, &run.trainer.alphas);
-    write_atomic(
-        &run_dir.join("genotype_magnitude.txt"),
-        format!("{g}\n").as_bytes(),
-    )?;
+    let store = RunDir::new(run_dir);
+    let run = load_run(&store)?;
+    let probs = crate::engine::block_on(run::probs_rows(&run.trainer.alphas))?;
+    let g = run::magnitude_genotype(run.settings.space, &probs);
+    store.write(RunDir::GENOTYPE_MAGNITUDE, format!("{g}\n").as_bytes())?;
     Ok(g)
 }
 
@@ -757,41 +703,29 @@ pub fn decision_rng(seed: u64, slot: usize, cell: CellType) -> ChaCha8Rng {
     r
 }
 
-/// Run (or resume) PT selection on the finished search in `run_dir` (spec §3.4, §3.5).
+/// The PT loop (spec §3.4, §3.5) on the trained search `run`, written through `store`.
 /// With `resume`, the settings saved in `pt/settings.toml` win over `settings` and the newest
-/// selection checkpoint is continued; otherwise (or when there is no checkpoint) any earlier
-/// selection of the run is discarded.
-/// `events` returning `false` stops at the next checkpoint (resumable).
-pub fn select_pt(
-    run_dir: &Path,
+/// selection checkpoint (if any) replaces `run`'s trainer; otherwise (or when there is no
+/// checkpoint) any earlier selection of the run is discarded. A stop request ([`Control`]) takes
+/// effect at the next checkpoint: after a slot's decisions are saved, or after a tuning epoch.
+pub async fn select_pt_in(
+    mut run: Loaded,
+    store: &dyn RunStore,
     settings: &PtSettings,
     resume: bool,
-    events: &mut dyn FnMut(PtEvent) -> bool,
+    control: &Control,
+    emit: &mut dyn FnMut(Event),
 ) -> Result<PtOutcome> {
-    let pt_dir = run_dir.join("pt");
-    let ckpts = pt_dir.join("checkpoints");
-    let settings_path = pt_dir.join("settings.toml");
-    let settings: PtSettings = if resume && settings_path.is_file() {
-        let text = std::fs::read_to_string(&settings_path).map_err(io(&settings_path))?;
-        toml::from_str(&text).map_err(|e| Error::Config {
-            field: settings_path.display().to_string(),
-            message: e.to_string(),
-        })?
-    } else {
-        settings.clone()
+    let settings: PtSettings = match resume {
+        true => rundir::read_toml(store, RunDir::PT_SETTINGS)?.unwrap_or_else(|| settings.clone()),
+        false => settings.clone(),
     };
     settings.validate()?;
-    let LoadedRun {
-        settings: search,
-        ds,
-        n,
-        half,
-        mut trainer,
-        device,
-    } = load_run(run_dir)?;
+    let search = run.settings.clone();
+    let (ds, n, half, device) = (&run.ds, run.n, run.half, run.device.clone());
+    let trainer = &mut run.trainer;
     let space = SearchSpace::new(search.space);
     let cells = space.cell_types().to_vec();
-    let cfg = search.supernet_config(&ds);
 
     // Fresh PT state: weight optimizer re-created (momentum reset), α's Adam continues (spec §3.4).
     trainer.sgd = crate::optim::Sgd::new(search.hyper.momentum, search.hyper.weight_decay);
@@ -815,15 +749,19 @@ pub fn select_pt(
     };
     let mut metrics: Vec<TuneMetrics> = Vec::new();
     let resumed = if resume {
-        match load_checkpoint(&ckpts, &cfg, &device, &mut trainer)? {
+        match store.load_checkpoint(RunDir::PT_CHECKPOINTS, &run.cfg, &device, trainer)? {
             Some((_, dir)) => {
-                let p = dir.join("pt_state.json");
-                let text = std::fs::read_to_string(&p).map_err(io(&p))?;
-                state = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
-                    path: p.clone(),
+                let file = format!("{dir}/{}", RunDir::PT_STATE);
+                let path = PathBuf::from(format!("{}/{file}", store.location()));
+                let bytes = store.read(&file)?.ok_or_else(|| Error::Checkpoint {
+                    path: path.clone(),
+                    message: "missing".into(),
+                })?;
+                state = serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+                    path,
                     message: e.to_string(),
                 })?;
-                metrics = read_tune_metrics(run_dir)?
+                metrics = read_tune_metrics(store)?
                     .into_iter()
                     .filter(|m| m.epoch < state.slot)
                     .collect();
@@ -836,21 +774,11 @@ pub fn select_pt(
     };
     if !resumed {
         // A new selection replaces any earlier one, its genotype included.
-        if pt_dir.exists() {
-            std::fs::remove_dir_all(&pt_dir).map_err(io(&pt_dir))?;
-        }
-        let old = run_dir.join("genotype_pt.txt");
-        if old.exists() {
-            std::fs::remove_file(&old).map_err(io(&old))?;
-        }
-        std::fs::create_dir_all(&pt_dir).map_err(io(&pt_dir))?;
-        let toml = toml::to_string_pretty(&settings).map_err(|e| Error::Config {
-            field: "pt settings".into(),
-            message: e.to_string(),
-        })?;
-        write_atomic(&settings_path, toml.as_bytes())?;
-        write_atomic(&pt_dir.join("metrics.jsonl"), b"")?;
-        write_atomic(&pt_dir.join("pt_scores.json"), b"[]")?;
+        store.remove(RunDir::PT)?;
+        store.remove(RunDir::GENOTYPE_PT)?;
+        rundir::write_toml(store, RunDir::PT_SETTINGS, &settings)?;
+        store.write(RunDir::PT_METRICS, b"")?;
+        store.write(RunDir::PT_SCORES, b"[]")?;
     }
     trainer.overrides = state.overrides.clone();
 
@@ -867,7 +795,7 @@ pub fn select_pt(
         })
         .sum();
     let steps = half.div_ceil(search.batch_size);
-    events(PtEvent::Started {
+    emit(Event::PtStarted {
         slot: state.slot,
         slots: slots.len(),
         decisions: rounds * cells.len(),
@@ -879,7 +807,7 @@ pub fn select_pt(
         valid_idx.truncate(limit);
     }
     let aug = if search.augment {
-        Augment::search(&ds)
+        Augment::search(ds)
     } else {
         Augment::NONE
     };
@@ -888,33 +816,24 @@ pub fn select_pt(
         _ => 0.0,
     };
     let save = |name: String, state: &PtState, trainer: &Trainer| -> Result<()> {
-        save_checkpoint(
-            &ckpts,
+        let pt_state = serde_json::to_vec_pretty(state).map_err(|e| Error::Checkpoint {
+            path: PathBuf::from(RunDir::PT_STATE),
+            message: e.to_string(),
+        })?;
+        store.save_checkpoint(
+            RunDir::PT_CHECKPOINTS,
             &name,
             state.slot,
             trainer,
-            &[(
-                "pt_state.json",
-                serde_json::to_vec_pretty(state).unwrap_or_default(),
-            )],
+            &[(RunDir::PT_STATE, pt_state)],
         )
     };
-    let stopped_outcome = |state: &PtState, trainer: &Trainer, metrics: &[TuneMetrics]| {
-        let weights = effective_rows(&trainer.alphas, &state.overrides);
-        PtOutcome {
-            genotype: genotype_of(&space, &weights, settings.none_genotype),
-            decisions: state.decisions.clone(),
-            metrics: metrics.to_vec(),
-            weights,
-            stopped: true,
-        }
-    };
+    let mut stopped = false;
 
     while state.slot < slots.len() {
         let slot = state.slot;
         let (decide, tune) = slots[slot];
         if decide && !state.decided {
-            let mut stop_after_decisions = false;
             for (ci, &cell) in cells.iter().enumerate() {
                 let t0 = Instant::now();
                 let mut rng = decision_rng(search.seed, slot, cell);
@@ -922,27 +841,36 @@ pub fn select_pt(
                 let mut scorer = Scorer::new(
                     &trainer.net,
                     &trainer.alphas,
-                    &ds,
+                    ds,
                     valid_idx.clone(),
                     settings.eval,
                     search.batch_size,
                     aug,
                     search.seed,
                 );
+                /// Reports every evaluation and lets the driver run after it.
                 struct Counting<'s, 'a> {
                     inner: &'s mut Scorer<'a>,
-                    events: &'s mut dyn FnMut(PtEvent) -> bool,
+                    emit: &'s mut dyn FnMut(Event),
+                    control: &'s Control,
                 }
                 impl Evaluate for Counting<'_, '_> {
-                    fn evaluate(&mut self, o: &[Overrides], m: &Mask, salt: u64) -> Result<Score> {
-                        let s = self.inner.evaluate(o, m, salt)?;
-                        (self.events)(PtEvent::Evaluated);
+                    async fn evaluate(
+                        &mut self,
+                        o: &[Overrides],
+                        m: &Mask,
+                        salt: u64,
+                    ) -> Result<Score> {
+                        let s = self.inner.evaluate(o, m, salt).await?;
+                        (self.emit)(Event::Evaluated);
+                        self.control.checkpoint().await;
                         Ok(s)
                     }
                 }
                 let mut ev = Counting {
                     inner: &mut scorer,
-                    events: &mut *events,
+                    emit: &mut *emit,
+                    control,
                 };
                 let salt = (index as u64 + 1) << 16;
                 let decision = if !state.undecided_edges[ci].is_empty() {
@@ -959,7 +887,8 @@ pub fn select_pt(
                         edge,
                         settings.crit,
                         salt,
-                    )?;
+                    )
+                    .await?;
                     fix_op(
                         &space,
                         &mut state.overrides,
@@ -982,7 +911,8 @@ pub fn select_pt(
                         settings.crit,
                         settings.topology,
                         salt,
-                    )?;
+                    )
+                    .await?;
                     for &e in &edges {
                         if !kept.contains(&e) {
                             let width = space.edges(cell)[e].ops.len();
@@ -993,13 +923,12 @@ pub fn select_pt(
                     Decision {
                         index,
                         epoch: slot,
-                        cell: cell.name().to_string(),
-                        kind: DecisionKind::Topology,
-                        edge: None,
-                        node: Some(node),
+                        cell,
+                        choice: Choice::Topology {
+                            node,
+                            kept_edges: kept,
+                        },
                         candidates,
-                        chosen_op: None,
-                        kept_edges: Some(kept),
                         seconds: t0.elapsed().as_secs_f64(),
                     }
                 } else {
@@ -1007,28 +936,25 @@ pub fn select_pt(
                 };
                 state.evaluations += scorer.evaluations;
                 state.decisions.push(decision.clone());
-                // A stop request takes effect after this slot's decisions are saved.
-                stop_after_decisions |= !events(PtEvent::Decided(decision));
+                emit(Event::Decided(decision));
             }
             state.decided = true;
             trainer.overrides = state.overrides.clone();
-            write_atomic(
-                &pt_dir.join("pt_scores.json"),
-                &serde_json::to_vec_pretty(&state.decisions).unwrap_or_default(),
-            )?;
-            save(format!("slot-{slot:04}-decided"), &state, &trainer)?;
-            if stop_after_decisions {
-                return Ok(stopped_outcome(&state, &trainer, &metrics));
+            rundir::write_json(store, RunDir::PT_SCORES, &state.decisions)?;
+            save(format!("slot-{slot:04}-decided"), &state, trainer)?;
+            // A stop request takes effect after this slot's decisions are saved.
+            if control.stop_requested() {
+                stopped = true;
+                break;
             }
         }
-        let mut stop = false;
         if tune {
             let t0 = Instant::now();
             let mut rng = epoch_rng(search.seed ^ 0x0050_545f_7475_6e65, slot);
             device.seed(search.seed.wrapping_add(1_000_000 + slot as u64));
             let totals = train_epoch(
-                &mut trainer,
-                &ds,
+                trainer,
+                ds,
                 (n, half, search.batch_size),
                 aug,
                 settings.tune_lr,
@@ -1036,10 +962,11 @@ pub fn select_pt(
                 &mut rng,
                 &device,
                 slot,
-                &ckpts,
-                &mut |_, loss| events(PtEvent::TuneStep { slot, loss }),
-            )?;
-            stop = totals.stop_requested;
+                store,
+                control,
+                &mut |_, loss| emit(Event::TuneStep { slot, loss }),
+            )
+            .await?;
             let m = TuneMetrics {
                 epoch: slot,
                 decisions: state.decisions.len(),
@@ -1050,29 +977,57 @@ pub fn select_pt(
                 seconds: t0.elapsed().as_secs_f64(),
             };
             metrics.push(m.clone());
-            run::write_jsonl(&pt_dir.join("metrics.jsonl"), &metrics)?;
-            stop |= !events(PtEvent::Tuned(m));
+            rundir::write_jsonl_in(store, RunDir::PT_METRICS, &metrics)?;
+            emit(Event::Tuned(m));
         }
         state.slot += 1;
         state.decided = false;
-        save(format!("slot-{:04}-start", state.slot), &state, &trainer)?;
-        if stop {
-            return Ok(stopped_outcome(&state, &trainer, &metrics));
+        save(format!("slot-{:04}-start", state.slot), &state, trainer)?;
+        if tune && control.stop_requested() {
+            stopped = true;
+            break;
         }
     }
-    let weights = effective_rows(&trainer.alphas, &state.overrides);
+    let probs = run::probs_rows(&trainer.alphas).await?;
+    let weights = effective_rows(&probs, &state.overrides);
     let genotype = genotype_of(&space, &weights, settings.none_genotype);
-    write_atomic(
-        &run_dir.join("genotype_pt.txt"),
-        format!("{genotype}\n").as_bytes(),
-    )?;
+    if !stopped {
+        store.write(RunDir::GENOTYPE_PT, format!("{genotype}\n").as_bytes())?;
+    }
     Ok(PtOutcome {
         genotype,
         decisions: state.decisions,
         metrics,
         weights,
-        stopped: false,
+        stopped,
     })
+}
+
+/// Run (or resume) PT selection on the finished search in `run_dir` ([`select_pt_in`] on the
+/// run directory, driven on this thread; native only). `events` returning `false` asks for a stop
+/// at the next checkpoint (resumable).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn select_pt(
+    run_dir: &Path,
+    settings: &PtSettings,
+    resume: bool,
+    events: &mut dyn FnMut(Event) -> bool,
+) -> Result<PtOutcome> {
+    let store = RunDir::new(run_dir);
+    let run = load_run(&store)?;
+    let control = Control::new();
+    crate::engine::block_on(select_pt_in(
+        run,
+        &store,
+        settings,
+        resume,
+        &control,
+        &mut |e| {
+            if !events(e) {
+                control.request_stop();
+            }
+        },
+    ))
 }
 
 /// Where the magnitude and PT genotypes differ: one line per (cell type, node, input) kept by only
@@ -1129,6 +1084,7 @@ pub fn disagreements(space: &SearchSpace, magnitude: &str, pt: &str) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::block_on;
     use crate::space::SpaceName;
 
     /// An evaluator whose accuracy is the sum of per-(edge, op) contributions that are present.
@@ -1138,7 +1094,12 @@ mod tests {
     }
 
     impl Evaluate for Toy {
-        fn evaluate(&mut self, overrides: &[Overrides], mask: &Mask, _: u64) -> Result<Score> {
+        async fn evaluate(
+            &mut self,
+            overrides: &[Overrides],
+            mask: &Mask,
+            _: u64,
+        ) -> Result<Score> {
             self.calls += 1;
             let mut acc = 0.0;
             for (e, row) in self.value.iter().enumerate() {
@@ -1167,7 +1128,16 @@ mod tests {
         };
         let ovr = vec![Overrides::none(6)];
         for crit in [Criterion::Acc, Criterion::Loss] {
-            let (k, c) = op_decision(&mut toy, &space, &ovr, CellType::Normal, 3, crit, 1).unwrap();
+            let (k, c) = block_on(op_decision(
+                &mut toy,
+                &space,
+                &ovr,
+                CellType::Normal,
+                3,
+                crit,
+                1,
+            ))
+            .unwrap();
             assert_eq!(k, 2, "{crit}");
             assert_eq!(c.len(), 5);
         }
@@ -1176,7 +1146,7 @@ mod tests {
             value: vec![vec![1.0; 5]; 6],
             calls: 0,
         };
-        let (k, _) = op_decision(
+        let (k, _) = block_on(op_decision(
             &mut flat,
             &space,
             &ovr,
@@ -1184,7 +1154,7 @@ mod tests {
             0,
             Criterion::Acc,
             1,
-        )
+        ))
         .unwrap();
         assert_eq!(k, 0);
     }
@@ -1198,7 +1168,7 @@ mod tests {
         value[8][0] = 1.0;
         let mut toy = Toy { value, calls: 0 };
         let ovr = vec![Overrides::none(14), Overrides::none(14)];
-        let (kept, c) = topology_decision(
+        let (kept, c) = block_on(topology_decision(
             &mut toy,
             &ovr,
             CellType::Normal,
@@ -1206,7 +1176,7 @@ mod tests {
             Criterion::Acc,
             TopologyMode::Reference,
             1,
-        )
+        ))
         .unwrap();
         assert_eq!(kept, vec![5, 7]);
         assert_eq!(c.len(), 4 + 3);
@@ -1215,7 +1185,7 @@ mod tests {
             value: vec![vec![1.0; 7]; 14],
             calls: 0,
         };
-        let (kept, _) = topology_decision(
+        let (kept, _) = block_on(topology_decision(
             &mut flat,
             &ovr,
             CellType::Normal,
@@ -1223,7 +1193,7 @@ mod tests {
             Criterion::Loss,
             TopologyMode::Corrected,
             1,
-        )
+        ))
         .unwrap();
         assert_eq!(kept, vec![2, 3]);
     }

@@ -33,9 +33,9 @@ use crate::device::{self, Backend};
 use crate::error::{Error, Result};
 use crate::network::{Architecture, Network, NetworkConfig, Pass};
 use crate::optim::{Sgd, cosine_lr};
-use crate::run::{
-    commit_checkpoint, dataset_files, ensure_new_run_dir, latest_checkpoint, load_sgd_tensors,
-    read_json, read_jsonl, read_tensors, sgd_tensors, start_run_dir, write_atomic, write_jsonl,
+use crate::rundir::{
+    RunDir, commit_checkpoint, dataset_files, ensure_new_run, latest_checkpoint, load_sgd_tensors,
+    read_json, read_jsonl, read_tensors, sgd_tensors, start_run, write_atomic, write_jsonl,
     write_tensors,
 };
 use crate::search::{epoch_rng, loss_and_correct};
@@ -417,7 +417,7 @@ pub struct TrainedNetwork {
 /// rebuilt from the architecture recorded in the checkpoint, then its weights are loaded.
 pub fn load_trained(run_dir: &Path, device: &Device) -> Result<TrainedNetwork> {
     let settings = read_train_settings(run_dir)?;
-    let ckpts = run_dir.join("checkpoints");
+    let ckpts = RunDir::new(run_dir).path(RunDir::CHECKPOINTS);
     let dir = latest_checkpoint(&ckpts).ok_or_else(|| Error::Checkpoint {
         path: ckpts.clone(),
         message: "no checkpoint yet (LATEST is missing): the run has not finished an epoch".into(),
@@ -450,7 +450,7 @@ pub fn load_trained(run_dir: &Path, device: &Device) -> Result<TrainedNetwork> {
 
 /// Read `RUN_DIR/config.toml` of a training run.
 pub fn read_train_settings(run_dir: &Path) -> Result<TrainSettings> {
-    let path = run_dir.join("config.toml");
+    let path = RunDir::new(run_dir).path(RunDir::CONFIG);
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         source,
@@ -488,7 +488,7 @@ pub fn train(
     let params_without_auxiliary = params - net.auxiliary_params();
     let flops = net.flops(cfg.input_size);
     let mut sgd = Sgd::new(settings.momentum, settings.weight_decay);
-    let ckpts = run_dir.join("checkpoints");
+    let ckpts = RunDir::new(run_dir).path(RunDir::CHECKPOINTS);
     let mut start = 0;
     let mut metrics: Vec<TrainMetrics> = Vec::new();
     if resume {
@@ -502,15 +502,15 @@ pub fn train(
                 &read_tensors(&dir.join("sgd.safetensors"))?,
                 &plain,
             );
-            metrics = read_jsonl::<TrainMetrics>(&run_dir.join("metrics.jsonl"))?
+            metrics = read_jsonl::<TrainMetrics>(&RunDir::new(run_dir).path(RunDir::METRICS))?
                 .into_iter()
                 .filter(|m| m.epoch < start)
                 .collect();
         }
     } else {
-        ensure_new_run_dir(run_dir)?;
-        start_run_dir(
-            run_dir,
+        ensure_new_run(&RunDir::new(run_dir))?;
+        start_run(
+            &RunDir::new(run_dir),
             &settings,
             settings.device,
             &dev.description,
@@ -526,7 +526,7 @@ pub fn train(
             }),
         )?;
         write_atomic(
-            &run_dir.join("genotype.txt"),
+            &RunDir::new(run_dir).path(RunDir::TRAIN_GENOTYPE),
             format!("{arch}\n").as_bytes(),
         )?;
     }
@@ -598,7 +598,7 @@ pub fn train(
             seconds: t0.elapsed().as_secs_f64(),
         };
         metrics.push(m.clone());
-        write_jsonl(&run_dir.join("metrics.jsonl"), &metrics)?;
+        write_jsonl(&RunDir::new(run_dir).path(RunDir::METRICS), &metrics)?;
         save(
             &ckpts,
             epoch + 1,
@@ -637,7 +637,7 @@ pub fn train(
         test_images: ds.test.len(),
     };
     write_atomic(
-        &run_dir.join("result.json"),
+        &RunDir::new(run_dir).path(RunDir::TRAIN_RESULT),
         serde_json::to_string_pretty(&result)
             .unwrap_or_default()
             .as_bytes(),

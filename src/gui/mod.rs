@@ -10,12 +10,13 @@
 //! with ETA, pause / resume / stop, and the GPU adapter.
 
 pub mod cells;
+#[cfg(target_arch = "wasm32")]
+pub mod page;
 pub mod platform;
 pub mod record;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
@@ -25,7 +26,7 @@ use crate::device::Backend;
 use crate::job::JobEnd;
 use crate::run::{self, SearchSettings};
 use crate::search::Method;
-use crate::select::{Criterion, EdgeOrder, EvalMode, PtSettings, TopologyMode};
+use crate::select::{Choice, Criterion, EdgeOrder, EvalMode, PtSettings, TopologyMode};
 use crate::space::{CellType, SpaceName};
 use cells::GenotypeSource;
 use record::{Phase, RunRecord};
@@ -100,12 +101,12 @@ impl Form {
         }
         if !platform::HAS_FILES {
             #[cfg(target_arch = "wasm32")]
-            if let Err(e) = crate::web::supported(&s, &pt) {
+            if let Err(e) = page::supported(&s, &pt) {
                 out.push(e.to_string());
             }
         } else if self.out.trim().is_empty() {
             out.push("invalid setting `out`: give a run directory".into());
-        } else if Path::new(self.out.trim()).join("config.toml").exists() {
+        } else if crate::rundir::RunDir::new(self.out.trim()).holds_run() {
             out.push(format!(
                 "invalid setting `out`: {} already holds a run; open it to browse or resume it, or choose another directory",
                 self.out.trim()
@@ -372,12 +373,12 @@ impl App {
                 );
             }
             if let Some(w) = &self.worker {
-                let paused = w.control.pause.load(Ordering::Relaxed);
+                let paused = w.control.paused();
                 if ui.button(if paused { "Resume" } else { "Pause" }).clicked() {
-                    w.control.pause.store(!paused, Ordering::Relaxed);
+                    w.control.set_paused(!paused);
                 }
                 if ui.button("Stop").clicked() {
-                    w.control.stop.store(true, Ordering::Relaxed);
+                    w.control.request_stop();
                     self.status = "stopping at the next checkpoint…".into();
                 }
             } else if matches!(phase, Phase::Stopped)
@@ -600,7 +601,7 @@ impl App {
             }
             if platform::HAS_FILES && ui.button("Load config.toml").clicked() {
                 let dir = PathBuf::from(self.form.out.trim());
-                match run::read_settings(&dir) {
+                match crate::rundir::read_settings(&crate::rundir::RunDir::new(&dir)) {
                     Ok(s) => {
                         self.form.data_dir = s
                             .data_dir
@@ -608,18 +609,24 @@ impl App {
                             .map_or(String::new(), |p| p.display().to_string());
                         self.form.limit_train = s.limit_train;
                         self.form.settings = s;
-                        self.status = format!("loaded {}", dir.join("config.toml").display());
+                        self.status = format!(
+                            "loaded {}",
+                            crate::rundir::RunDir::new(&dir)
+                                .path(crate::rundir::RunDir::CONFIG)
+                                .display()
+                        );
                     }
                     Err(e) => self.errors = vec![e.to_string()],
                 }
             }
             if platform::HAS_FILES && ui.button("Save config.toml").clicked() {
                 let (s, _) = self.form.resolved();
-                let path = PathBuf::from(self.form.out.trim()).join("config.toml");
+                let path = crate::rundir::RunDir::new(self.form.out.trim())
+                    .path(crate::rundir::RunDir::CONFIG);
                 let res = toml::to_string_pretty(&s)
                     .map_err(|e| e.to_string())
                     .and_then(|t| {
-                        run::write_atomic(&path, t.as_bytes()).map_err(|e| e.to_string())
+                        crate::rundir::write_atomic(&path, t.as_bytes()).map_err(|e| e.to_string())
                     });
                 self.status = match res {
                     Ok(()) => format!("saved {}", path.display()),
@@ -772,11 +779,7 @@ impl App {
         ui.label(RichText::new(format!("PT decisions ({})", r.decisions.len())).strong());
         let n = r.decisions.len();
         for d in &r.decisions {
-            let what = match (&d.chosen_op, &d.kept_edges) {
-                (Some(op), _) => format!("edge {} -> {op}", d.edge.unwrap_or(0)),
-                (_, Some(kept)) => format!("node {} keeps edges {kept:?}", d.node.unwrap_or(0)),
-                _ => String::new(),
-            };
+            let what = d.summary();
             egui::CollapsingHeader::new(format!(
                 "#{} {} cell: {what} ({:.1} s)",
                 d.index + 1,
@@ -794,11 +797,13 @@ impl App {
                         ui.label("loss after removal");
                         ui.end_row();
                         for c in &d.candidates {
-                            let name = c.op.clone().unwrap_or_else(|| format!("edge {}", c.edge));
-                            let chosen = match (&d.chosen_op, &d.kept_edges) {
-                                (Some(op), _) => c.op.as_deref() == Some(op.as_str()),
-                                (_, Some(kept)) => kept.contains(&c.edge) && c.round == 0,
-                                _ => false,
+                            let name =
+                                c.op.map_or_else(|| format!("edge {}", c.edge), |o| o.to_string());
+                            let chosen = match &d.choice {
+                                Choice::Op { chosen_op, .. } => c.op == Some(*chosen_op),
+                                Choice::Topology { kept_edges, .. } => {
+                                    kept_edges.contains(&c.edge) && c.round == 0
+                                }
                             };
                             let style = |t: String| {
                                 if chosen {

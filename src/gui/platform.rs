@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use super::worker::{Control, Message, Sink};
+use super::worker::{Message, Sink};
+use crate::engine::Control;
 use crate::run::SearchSettings;
 use crate::select::PtSettings;
 
@@ -13,8 +13,8 @@ use crate::select::PtSettings;
 /// dataset-directory and config-file controls are shown only then.
 pub const HAS_FILES: bool = cfg!(not(target_arch = "wasm32"));
 
-/// Run the job beside the UI. Desktop: [`crate::job::run_job`] on a new thread, writing the run
-/// directory.
+/// Run the job beside the UI. Desktop: [`crate::job::run_job_in`] on a new thread (driven by
+/// `block_on`), writing the run directory.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn spawn_job(
     settings: SearchSettings,
@@ -25,20 +25,17 @@ pub fn spawn_job(
     sink: Sink,
 ) {
     std::thread::spawn(move || {
-        let result = crate::job::run_job(&settings, &pt, &run_dir, resume, &mut |e| {
-            sink.send(Message::Event(e));
-            while control.paused() {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            control.running()
-        });
-        control.done.store(true, Ordering::Relaxed);
+        let result =
+            crate::job::run_job_with(&settings, &pt, &run_dir, resume, &control, &mut |e| {
+                sink.send(Message::Event(e))
+            });
+        control.set_done();
         sink.send(Message::Ended(result.map_err(|e| e.to_string())));
     });
 }
 
-/// Run the job beside the UI. Browser: [`crate::web::run_job`] as a future on the page's event
-/// loop, in memory (no run directory; `resume` is not available).
+/// Run the job beside the UI. Browser: the same [`crate::job::run_job_in`] as a future on the
+/// page's event loop, in memory ([`crate::rundir::MemoryRun`]; `resume` is not available).
 #[cfg(target_arch = "wasm32")]
 pub fn spawn_job(
     settings: SearchSettings,
@@ -49,11 +46,12 @@ pub fn spawn_job(
     sink: Sink,
 ) {
     wasm_bindgen_futures::spawn_local(async move {
-        let result = crate::web::run_job(&settings, &pt, &control, &mut |e| {
+        let store = crate::rundir::MemoryRun::new();
+        let result = super::page::run_job(&settings, &pt, &store, &control, &mut |e| {
             sink.send(Message::Event(e))
         })
         .await;
-        control.done.store(true, Ordering::Relaxed);
+        control.set_done();
         sink.send(Message::Ended(result.map_err(|e| e.to_string())));
     });
 }
@@ -76,13 +74,13 @@ pub fn save_file(dir: &Path, name: &str, bytes: &[u8]) -> std::result::Result<St
     #[cfg(not(target_arch = "wasm32"))]
     {
         let path = dir.join(name);
-        crate::run::write_atomic(&path, bytes).map_err(|e| e.to_string())?;
+        crate::rundir::write_atomic(&path, bytes).map_err(|e| e.to_string())?;
         Ok(format!("saved {}", path.display()))
     }
     #[cfg(target_arch = "wasm32")]
     {
         let _ = dir;
-        crate::web::download(name, bytes)?;
+        super::page::download(name, bytes)?;
         Ok(format!("downloaded {name}"))
     }
 }

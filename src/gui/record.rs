@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use web_time::Instant;
 
 use crate::error::Result;
-use crate::job::JobEvent;
-use crate::run::{self, EpochMetrics, Event, SearchSettings};
-use crate::select::{self, Decision, DecisionKind, PtEvent, PtSettings, TuneMetrics};
+use crate::event::Event;
+use crate::run::{EpochMetrics, SearchSettings};
+use crate::rundir::{self, RunDir};
+use crate::select::{Choice, Decision, PtSettings, TuneMetrics};
 use crate::space::{CellType, Family, OpKind, SearchSpace};
 
 /// Phase of a run.
@@ -113,50 +114,29 @@ impl RunRecord {
         }
     }
 
-    /// Load a run directory (finished, interrupted or imported).
+    /// Load a run directory (finished, interrupted or imported): its settings, then the events
+    /// it recorded ([`crate::job::replay`]) folded in as a live run's are.
     pub fn load(run_dir: &Path) -> Result<Self> {
-        let settings = run::read_settings(run_dir)?;
-        let pt_settings = std::fs::read_to_string(run_dir.join("pt").join("settings.toml"))
+        let store = RunDir::new(run_dir);
+        let settings = rundir::read_settings(&store)?;
+        // An unreadable PT settings file only hides them in the view.
+        let pt_settings = rundir::read_toml(&store, RunDir::PT_SETTINGS)
             .ok()
-            .and_then(|t| toml::from_str(&t).ok());
-        let read = |f: &str| {
-            std::fs::read_to_string(run_dir.join(f))
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
-        let manifest: Option<serde_json::Value> =
-            std::fs::read_to_string(run_dir.join("manifest.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
-        let device = manifest
-            .as_ref()
-            .and_then(|m| m["adapter"].as_str())
-            .unwrap_or("")
-            .to_string();
-        let pt = read("genotype_pt.txt");
-        let epochs = run::read_metrics(run_dir)?;
-        let phase = if pt.is_some() {
+            .flatten();
+        let mut r = RunRecord::new(settings, pt_settings);
+        for e in crate::job::replay(&store)? {
+            r.apply(&e);
+        }
+        r.run_dir = Some(run_dir.to_path_buf());
+        r.progress = None;
+        r.phase = if r.pt.is_some() {
             Phase::Done
-        } else if epochs.is_empty() {
+        } else if r.epochs.is_empty() {
             Phase::Idle
         } else {
             Phase::Stopped
         };
-        Ok(RunRecord {
-            run_dir: Some(run_dir.to_path_buf()),
-            settings,
-            pt_settings,
-            epochs,
-            tune: select::read_tune_metrics(run_dir)?,
-            decisions: select::read_decisions(run_dir)?,
-            magnitude: read("genotype_magnitude.txt"),
-            pt,
-            device,
-            phase,
-            progress: None,
-            steps_per_epoch: 0,
-        })
+        Ok(r)
     }
 
     /// Everything the run measured as pretty JSON (the "Save metrics" export): settings, search
@@ -184,48 +164,48 @@ impl RunRecord {
     }
 
     /// Fold one job event into the record.
-    pub fn apply(&mut self, e: &JobEvent) {
+    pub fn apply(&mut self, e: &Event) {
         match e {
-            JobEvent::Search(Event::Started {
+            Event::SearchStarted {
                 epoch,
                 epochs,
                 steps,
                 device,
-            }) => {
+            } => {
                 self.phase = Phase::Search;
                 self.device = device.clone();
                 self.steps_per_epoch = *steps;
                 self.progress = Some(Progress::new(((epochs - epoch) * steps) as u64));
             }
-            JobEvent::Search(Event::Step { .. }) => {
+            Event::Step { .. } => {
                 if let Some(p) = &mut self.progress {
                     p.done += 1;
                 }
             }
-            JobEvent::Search(Event::Epoch(m)) => {
+            Event::Epoch(m) => {
                 self.epochs.retain(|x| x.epoch < m.epoch);
                 self.epochs.push(m.clone());
             }
-            JobEvent::Magnitude(g) => self.magnitude = Some(g.clone()),
-            JobEvent::Pt(PtEvent::Started { evaluations, .. }) => {
+            Event::Magnitude(g) => self.magnitude = Some(g.clone()),
+            Event::PtStarted { evaluations, .. } => {
                 self.phase = Phase::Selection;
                 self.progress = Some(Progress::new(*evaluations as u64));
             }
-            JobEvent::Pt(PtEvent::Evaluated) => {
+            Event::Evaluated => {
                 if let Some(p) = &mut self.progress {
                     p.done += 1;
                 }
             }
-            JobEvent::Pt(PtEvent::Decided(d)) => {
+            Event::Decided(d) => {
                 self.decisions.retain(|x| x.index < d.index);
                 self.decisions.push(d.clone());
             }
-            JobEvent::Pt(PtEvent::TuneStep { .. }) => {}
-            JobEvent::Pt(PtEvent::Tuned(m)) => {
+            Event::TuneStep { .. } => {}
+            Event::Tuned(m) => {
                 self.tune.retain(|x| x.epoch < m.epoch);
                 self.tune.push(m.clone());
             }
-            JobEvent::Finished(sel) => {
+            Event::Finished(sel) => {
                 self.phase = Phase::Done;
                 self.pt = sel.pt.clone();
                 self.magnitude = sel.magnitude.clone().or(self.magnitude.take());
@@ -321,19 +301,13 @@ impl RunRecord {
         let mut ops = vec![None; edges];
         let mut removed = Vec::new();
         let space = self.space();
-        for d in self.decisions.iter().filter(|d| d.cell == cell.name()) {
-            match d.kind {
-                DecisionKind::Op => {
-                    if let (Some(e), Some(op)) = (d.edge, &d.chosen_op) {
-                        ops[e] = Some(op.clone());
-                    }
-                }
-                DecisionKind::Topology => {
-                    if let (Some(node), Some(kept)) = (d.node, &d.kept_edges) {
-                        for (e, edge) in space.edges(cell).iter().enumerate() {
-                            if edge.to == node && !kept.contains(&e) {
-                                removed.push(e);
-                            }
+        for d in self.decisions.iter().filter(|d| d.cell == cell) {
+            match &d.choice {
+                Choice::Op { edge, chosen_op } => ops[*edge] = Some(chosen_op.name().to_string()),
+                Choice::Topology { node, kept_edges } => {
+                    for (e, edge) in space.edges(cell).iter().enumerate() {
+                        if edge.to == *node && !kept_edges.contains(&e) {
+                            removed.push(e);
                         }
                     }
                 }

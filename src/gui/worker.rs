@@ -1,13 +1,14 @@
-//! The job beside the UI: events stream to the UI over a channel; pause, resume and stop are
-//! flags the job checks, so the UI never blocks. On the desktop the job runs on a thread; in the
+//! The job beside the UI: events stream to the UI over a channel; pause, resume and stop go
+//! through the engine's [`Control`], so the UI never blocks. On the desktop the job runs on a thread; in the
 //! browser it is a future on the page's event loop ([`super::platform::spawn_job`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 
-use crate::job::{JobEnd, JobEvent};
+use crate::engine::Control;
+use crate::event::Event;
+use crate::job::JobEnd;
 use crate::run::SearchSettings;
 use crate::select::PtSettings;
 
@@ -15,32 +16,9 @@ use crate::select::PtSettings;
 #[derive(Debug)]
 pub enum Message {
     /// A job event.
-    Event(JobEvent),
+    Event(Event),
     /// The job returned.
     Ended(std::result::Result<JobEnd, String>),
-}
-
-/// Pause / stop flags shared with the worker.
-#[derive(Debug, Default)]
-pub struct Control {
-    /// The job waits at its next step while set.
-    pub pause: AtomicBool,
-    /// The job stops at its next checkpoint.
-    pub stop: AtomicBool,
-    /// Set by the worker when the job has returned.
-    pub done: AtomicBool,
-}
-
-impl Control {
-    /// Whether the job should go on (not stopped).
-    pub fn running(&self) -> bool {
-        !self.stop.load(Ordering::Relaxed)
-    }
-
-    /// Whether the job should wait.
-    pub fn paused(&self) -> bool {
-        self.pause.load(Ordering::Relaxed) && self.running()
-    }
 }
 
 /// Where a job's messages go: the channel plus the UI's repaint request.
@@ -76,7 +54,7 @@ impl Worker {
         wake: impl Fn() + Send + 'static,
     ) -> Self {
         let (tx, rx) = channel::<Message>();
-        let control = Arc::new(Control::default());
+        let control = Arc::new(Control::new());
         let sink = Sink {
             tx,
             wake: Box::new(wake),
@@ -87,7 +65,7 @@ impl Worker {
 
     /// Whether the job has returned.
     pub fn finished(&self) -> bool {
-        self.control.done.load(Ordering::Relaxed)
+        self.control.done()
     }
 }
 
@@ -95,7 +73,7 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // Ask the job to stop at its next checkpoint; it is not awaited (the app may be closing
         // and the checkpoint may be an epoch away).
-        self.control.stop.store(true, Ordering::Relaxed);
-        self.control.pause.store(false, Ordering::Relaxed);
+        self.control.request_stop();
+        self.control.set_paused(false);
     }
 }

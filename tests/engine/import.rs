@@ -1,6 +1,7 @@
 //! Import of darts-pt checkpoints (`.pt` through Burn's PyTorch reader, safetensors), `score`,
 //! and PT decisions on the reference fixtures.
 
+use darts_pt::engine::block_on;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -235,13 +236,13 @@ struct Memo<'a> {
 }
 
 impl Evaluate for Memo<'_> {
-    fn evaluate(&mut self, o: &[Overrides], m: &Mask, salt: u64) -> darts_pt::Result<Score> {
+    async fn evaluate(&mut self, o: &[Overrides], m: &Mask, salt: u64) -> darts_pt::Result<Score> {
         let key = format!("{o:?}{m:?}");
         if let Some(s) = self.seen.get(&key) {
             return Ok(*s);
         }
         self.forwards += 1;
-        let s = self.inner.evaluate(o, m, salt)?;
+        let s = self.inner.evaluate(o, m, salt).await?;
         self.seen.insert(key, s);
         Ok(s)
     }
@@ -268,8 +269,16 @@ fn pt_decisions_on_the_fixture_batches_are_the_references() {
     let p = &e["pt_first_decision"];
     let edge = p["edge"].as_u64().unwrap() as usize;
     for (crit, key) in [(Criterion::Acc, "crit_acc"), (Criterion::Loss, "crit_loss")] {
-        let (k, _) =
-            op_decision(&mut scorer, &space, &ovr, CellType::Normal, edge, crit, 0).unwrap();
+        let (k, _) = block_on(op_decision(
+            &mut scorer,
+            &space,
+            &ovr,
+            CellType::Normal,
+            edge,
+            crit,
+            0,
+        ))
+        .unwrap();
         assert_eq!(k, op_index(&p[key]), "nb201 {crit}: {}", p[key]);
     }
 
@@ -294,7 +303,7 @@ fn pt_decisions_on_the_fixture_batches_are_the_references() {
     let mut decided = 0;
     for cell in [CellType::Normal, CellType::Reduce] {
         for (crit, key) in [(Criterion::Acc, "acc"), (Criterion::Loss, "loss")] {
-            let (k, _) = op_decision(&mut memo, &space, &ovr, cell, 0, crit, 0).unwrap();
+            let (k, _) = block_on(op_decision(&mut memo, &space, &ovr, cell, 0, crit, 0)).unwrap();
             assert_eq!(
                 k,
                 op_index(&p["independent"][cell.name()][key]),
@@ -305,13 +314,31 @@ fn pt_decisions_on_the_fixture_batches_are_the_references() {
     }
     for (crit, key) in [(Criterion::Acc, "acc"), (Criterion::Loss, "loss")] {
         let seq = &p["sequential_reference"][key];
-        let (kn, _) = op_decision(&mut memo, &space, &ovr, CellType::Normal, 0, crit, 0).unwrap();
+        let (kn, _) = block_on(op_decision(
+            &mut memo,
+            &space,
+            &ovr,
+            CellType::Normal,
+            0,
+            crit,
+            0,
+        ))
+        .unwrap();
         assert_eq!(kn, op_index(&seq["normal"]));
         let mut fixed = ovr.clone();
         let mut row = vec![0.0; 7];
         row[kn] = 1.0;
         fixed[0].rows[0] = Some(row);
-        let (kr, c) = op_decision(&mut memo, &space, &fixed, CellType::Reduce, 0, crit, 0).unwrap();
+        let (kr, c) = block_on(op_decision(
+            &mut memo,
+            &space,
+            &fixed,
+            CellType::Reduce,
+            0,
+            crit,
+            0,
+        ))
+        .unwrap();
         let accs: Vec<f64> = c.iter().map(|c| c.accuracy).collect();
         let want: Vec<f64> = seq["reduce_scores_after_normal_fixed"]["acc"]
             .as_array()
@@ -331,7 +358,7 @@ fn pt_decisions_on_the_fixture_batches_are_the_references() {
             for (nid, t) in nodes {
                 let edges: Vec<usize> = serde_json::from_value(t["input_edges"].clone()).unwrap();
                 let want: Vec<usize> = serde_json::from_value(t["kept_edges"].clone()).unwrap();
-                let (kept, c) = topology_decision(
+                let (kept, c) = block_on(topology_decision(
                     &mut memo,
                     &ovr,
                     cell,
@@ -339,7 +366,7 @@ fn pt_decisions_on_the_fixture_batches_are_the_references() {
                     crit,
                     TopologyMode::Reference,
                     0,
-                )
+                ))
                 .unwrap();
                 assert_eq!(c.len(), t["evaluations"].as_u64().unwrap() as usize);
                 let mut kept_sorted = kept.clone();

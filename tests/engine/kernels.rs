@@ -180,7 +180,9 @@ fn fused_bilevel_steps_match_plain() {
                         images: xv,
                         labels: yv,
                     };
-                    let st = t.step(&train, &valid, 0.025, 0.0, &mut rng);
+                    let st = t
+                        .step_blocking(&train, &valid, 0.025, 0.0, &mut rng)
+                        .unwrap();
                     losses.push(st.train_loss as f32);
                     losses.push(st.valid_loss as f32);
                 }

@@ -453,6 +453,7 @@ mod fidelity;
 #[cfg(feature = "gui")]
 mod gui;
 mod import;
+mod job;
 mod kernels;
 mod network;
 mod search;

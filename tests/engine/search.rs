@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use darts_pt::data::DatasetName;
+use darts_pt::event::Event;
 use darts_pt::optim::Sgd;
-use darts_pt::run::{self, Event, SearchSettings};
+use darts_pt::run::{self, SearchSettings};
 use darts_pt::search::{Method, unrolled_arch_grads};
 use darts_pt::space::SpaceName;
 
@@ -54,21 +55,21 @@ fn second_order_matches_closed_form() {
         (l, None)
     };
     let alpha_grads = |g: &burn::tensor::Gradients| vec![a.grad(g).unwrap()];
-    let mut stats = (0.0, 0);
-    let got: Vec<f32> = unrolled_arch_grads(
+    let got: Vec<f32> = darts_pt::engine::block_on(unrolled_arch_grads(
         &net,
         &sgd,
         xi,
         &train_loss,
         &val_loss,
         &alpha_grads,
-        &mut stats,
-    )[0]
-    .clone()
-    .into_data()
-    .convert::<f32>()
-    .try_into_vec()
-    .unwrap();
+    ))
+    .unwrap()
+    .0[0]
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
     // Closed form: w' = w − ξ(μm + (w − α) + λw); dL/dα = cα + ξ(w' − t).
     let (w, al) = ([1.0f64, -1.0], [0.5f64, 0.2]);
     for i in 0..2 {
@@ -200,7 +201,12 @@ fn methods_run_and_blank_keeps_alpha() {
                 &darts_pt::space::SearchSpace::new(SpaceName::Nb201),
                 3,
             );
-            let p: Vec<f32> = out.alphas.rows(darts_pt::space::CellType::Normal).concat();
+            let p: Vec<f32> = out
+                .run
+                .trainer
+                .alphas
+                .rows(darts_pt::space::CellType::Normal)
+                .concat();
             assert_eq!(p, a0[0].concat(), "blank never updates α");
             let _ = std::fs::remove_dir_all(d0);
         }
@@ -287,93 +293,52 @@ fn cutout_zeroes_a_square() {
     }
 }
 
-/// The browser's step and evaluation (no host read inside; sums left on the device, gradient
-/// clip applied on the device) give the same numbers as the blocking ones, clip engaged.
+/// The page's evaluation (one batch after the other, every batch's sums read back once) gives
+/// the same score as the native one (batches on several threads), to the bit.
 #[test]
-fn deferred_step_and_evaluation_match_the_blocking_ones() {
-    use darts_pt::data::{Augment, random_batch};
+fn page_and_threaded_evaluations_agree_to_the_bit() {
+    use darts_pt::data::Augment;
+    use darts_pt::engine::block_on;
     use darts_pt::select::{EvalMode, Evaluate, Scorer};
     use darts_pt::space::CellType;
     use darts_pt::supernet::build_seeded;
     use darts_pt::weights::Mask;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
 
-    let (mut s, _) = tiny("deferred", 3, 1);
-    s.hyper.grad_clip = 0.05; // small enough that every step clips
+    let (s, _) = tiny("page-eval", 3, 1);
     let (ds, n, half) = run::open_dataset(&s).unwrap();
     let cfg = s.supernet_config(&ds);
     let device = darts_pt::device::open(darts_pt::device::Backend::Cpu)
         .unwrap()
         .device
         .autodiff();
-    let make = || {
-        let (net, alphas) = build_seeded(&cfg, s.seed, &device).unwrap();
-        darts_pt::search::Trainer::new(net, alphas, Method::Darts, false, s.hyper.clone())
-    };
-    let (mut a, mut b) = (make(), make());
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let close = |x: f64, y: f64, what: &str| {
-        assert!(
-            (x - y).abs() <= 1e-4 * x.abs().max(1.0),
-            "{what}: blocking {x} vs deferred {y}"
-        )
-    };
-    for _ in 0..3 {
-        let iw = random_batch(0..half, 16, &mut rng);
-        let ia = random_batch(half..n, 16, &mut rng);
-        let train = ds.batch(&ds.train, &iw, Augment::NONE, &mut rng, &device);
-        let valid = ds.batch(&ds.train, &ia, Augment::NONE, &mut rng, &device);
-        let sa = a.step(&train, &valid, 0.025, 0.0, &mut rng.clone());
-        let sb: Vec<f32> = b
-            .step_deferred(&train, &valid, 0.025)
-            .unwrap()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec()
-            .unwrap();
-        close(sa.train_loss, sb[0] as f64, "weight-step loss");
-        assert_eq!(sa.train_correct, sb[1] as usize);
-        close(sa.valid_loss, sb[2] as f64, "α-step loss");
-        assert_eq!(sa.valid_correct, sb[3] as usize);
-    }
-    let rows = |t: &darts_pt::search::Trainer| t.alphas.rows(CellType::Normal).concat();
-    for (x, y) in rows(&a).iter().zip(rows(&b)) {
-        close(*x as f64, y as f64, "α after 3 steps");
-    }
-    let overrides = a.alphas.no_overrides();
+    let (net, alphas) = build_seeded(&cfg, s.seed, &device).unwrap();
+    let overrides = alphas.no_overrides();
     let valid: Vec<usize> = (half..n).collect();
     let aug = Augment::search(&ds);
-    let mut sa = Scorer::new(
-        &a.net,
-        &a.alphas,
-        &ds,
-        valid.clone(),
-        EvalMode::Reference,
-        16,
-        aug,
-        3,
-    );
-    let mut sb = Scorer::new(
-        &a.net,
-        &a.alphas,
-        &ds,
-        valid,
-        EvalMode::Reference,
-        16,
-        aug,
-        3,
-    );
-    let mask = Mask::op(CellType::Normal, 2, 3);
-    let x = sa.evaluate(&overrides, &mask, 77).unwrap();
-    let sums: Vec<f64> = sb
-        .evaluate_deferred(&overrides, &mask, 77)
-        .into_data()
-        .convert::<f64>()
-        .try_into_vec()
-        .unwrap();
-    let y = sb.score(sums[0], sums[1].round() as usize, 77).unwrap();
-    assert_eq!(x.accuracy, y.accuracy);
-    close(x.loss, y.loss, "evaluation loss");
-    assert_eq!(sb.evaluations, 1);
+    let scorer = |threads: usize| {
+        Scorer::new(
+            &net,
+            &alphas,
+            &ds,
+            valid.clone(),
+            EvalMode::Reference,
+            16,
+            aug,
+            3,
+        )
+        .with_threads(threads)
+    };
+    let (mut page, mut native) = (scorer(1), scorer(3));
+    for (i, mask) in [
+        Mask::op(CellType::Normal, 2, 3),
+        Mask::edge(CellType::Normal, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x = block_on(page.evaluate(&overrides, mask, 77 + i as u64)).unwrap();
+        let y = block_on(native.evaluate(&overrides, mask, 77 + i as u64)).unwrap();
+        assert_eq!(x, y, "{mask:?}");
+    }
+    assert_eq!(page.evaluations, 2);
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use darts_pt::data::{self, Augment, DatasetName};
+use darts_pt::engine::block_on;
 use darts_pt::genotype::{Nb201Arch, derive_nb201};
 use darts_pt::nb201::Table;
 use darts_pt::run::train_epoch;
@@ -59,7 +60,7 @@ fn trained(
     t.overrides = overrides;
     for epoch in 0..epochs {
         let mut rng = epoch_rng(1, epoch);
-        train_epoch(
+        block_on(train_epoch(
             &mut t,
             &ds,
             (768, 384, 32),
@@ -69,9 +70,10 @@ fn trained(
             &mut rng,
             &device,
             epoch,
-            Path::new("."),
-            &mut |_, _| true,
-        )
+            &darts_pt::rundir::MemoryRun::new(),
+            &darts_pt::engine::Control::new(),
+            &mut |_, _| {},
+        ))
         .unwrap();
     }
     (t, ds)
@@ -99,7 +101,7 @@ fn pt_keeps_the_op_that_matters_where_magnitude_keeps_the_one_alpha_favours() {
     );
     let ovr = vec![Overrides::none(6)];
     for edge in [0, 5] {
-        let (k, c) = op_decision(
+        let (k, c) = block_on(op_decision(
             &mut scorer,
             &space,
             &ovr,
@@ -107,14 +109,14 @@ fn pt_keeps_the_op_that_matters_where_magnitude_keeps_the_one_alpha_favours() {
             edge,
             Criterion::Acc,
             7,
-        )
+        ))
         .unwrap();
         eprintln!("edge {edge}: {c:?}");
         assert_ne!(space.normal[edge].ops[k], OpKind::None, "edge {edge}");
         // Removing `none` changes nothing; removing the kept op hurts.
         assert!(c[k].accuracy < c[0].accuracy, "edge {edge}: {c:?}");
         // Deterministic evaluation: scoring again gives the same numbers.
-        let (k2, c2) = op_decision(
+        let (k2, c2) = block_on(op_decision(
             &mut scorer,
             &space,
             &ovr,
@@ -122,7 +124,7 @@ fn pt_keeps_the_op_that_matters_where_magnitude_keeps_the_one_alpha_favours() {
             edge,
             Criterion::Acc,
             9,
-        )
+        ))
         .unwrap();
         assert_eq!((k, &c), (k2, &c2));
     }
@@ -176,7 +178,7 @@ fn pt_topology_keeps_the_two_inputs_that_carry_signal() {
             Augment::NONE,
             1,
         );
-        let (kept, c) = topology_decision(
+        let (kept, c) = block_on(topology_decision(
             &mut scorer,
             &overrides,
             CellType::Normal,
@@ -184,15 +186,16 @@ fn pt_topology_keeps_the_two_inputs_that_carry_signal() {
             crit,
             mode,
             3,
-        )
+        ))
         .unwrap();
         eprintln!("{crit} {mode}: {c:?}");
         assert_eq!(kept, vec![2, 3], "{crit} {mode}: {c:?}");
         assert_eq!(c.len(), 3);
         // Removing the `none` edge changes nothing: its score is the unmasked supernet's, to
         // the bit (deterministic evaluation; a zero weight skips the op).
-        let whole =
-            *whole.get_or_insert_with(|| scorer.evaluate(&overrides, &Mask::default(), 0).unwrap());
+        let whole = *whole.get_or_insert_with(|| {
+            block_on(scorer.evaluate(&overrides, &Mask::default(), 0)).unwrap()
+        });
         assert_eq!((c[2].accuracy, c[2].loss), (whole.accuracy, whole.loss));
         assert!(c[0].loss > whole.loss && c[1].loss > whole.loss, "{c:?}");
     }
