@@ -1,6 +1,6 @@
 //! The main job as one function with one event stream: search, magnitude selection, PT selection
 //! and the report (design: one engine, several faces). `darts-pt run`, the desktop app and the
-//! browser page all drive [`run_job_in`]: natively on the run directory through [`run_job`], in
+//! browser page all drive [`run_job_in`]: natively on the run directory through [`run_job_with`], in
 //! the page in memory ([`crate::rundir::MemoryRun`]).
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -102,24 +102,6 @@ pub fn replay(store: &dyn RunStore) -> Result<Vec<Event>> {
         out.push(Event::Finished(Box::new(report::selection(store)?)));
     }
     Ok(out)
-}
-
-/// [`run_job_in`] on the run directory `run_dir`, driven on this thread (native only).
-/// `events` receives every event; returning `false` asks for a stop at the next checkpoint.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn run_job(
-    settings: &SearchSettings,
-    pt: &PtSettings,
-    run_dir: &Path,
-    resume: bool,
-    events: &mut dyn FnMut(Event) -> bool,
-) -> Result<JobEnd> {
-    let control = Control::new();
-    run_job_with(settings, pt, run_dir, resume, &control, &mut |e| {
-        if !events(e) {
-            control.request_stop();
-        }
-    })
 }
 
 /// [`run_job_in`] on the run directory `run_dir` with the caller's [`Control`] (Ctrl-C in the

@@ -116,44 +116,10 @@ impl Sgd {
             grads,
             sgd: self,
             lr,
-            scale: ClipScale::Host(scale),
+            scale,
         };
         module.map(&mut m)
     }
-
-    /// [`Sgd::step`] without reading the gradient norm back: the clip factor
-    /// `min(1, clip / (norm + 1e-6))` is computed and applied on the device (always multiplied,
-    /// also when it is 1). Used where a host read would block, i.e. in the browser; same rule,
-    /// f32 arithmetic for the factor.
-    pub fn step_on_device<M: Module>(
-        &mut self,
-        module: M,
-        grads: &Gradients,
-        lr: f64,
-        clip: f64,
-    ) -> M {
-        let scale = grad_norm_sq_tensor(&module, grads).map(|n| {
-            n.sqrt()
-                .add_scalar(1e-6)
-                .recip()
-                .mul_scalar(clip)
-                .clamp_max(1.0)
-        });
-        let mut m = SgdMapper {
-            path: Vec::new(),
-            grads,
-            sgd: self,
-            lr,
-            scale: scale.map_or(ClipScale::Host(1.0), ClipScale::Device),
-        };
-        module.map(&mut m)
-    }
-}
-
-/// The clip factor of a step: a host number, or a `[1]` tensor on the device.
-enum ClipScale {
-    Host(f64),
-    Device(Tensor<1>),
 }
 
 struct SgdMapper<'a> {
@@ -161,7 +127,8 @@ struct SgdMapper<'a> {
     grads: &'a Gradients,
     sgd: &'a mut Sgd,
     lr: f64,
-    scale: ClipScale,
+    /// The clip factor `min(1, clip / (norm + 1e-6))` (1 without a clip).
+    scale: f64,
 }
 
 impl ModuleMapper for SgdMapper<'_> {
@@ -179,15 +146,11 @@ impl ModuleMapper for SgdMapper<'_> {
             return param;
         };
         let key = self.path.join(".");
-        let (sgd, lr, scale) = (&mut *self.sgd, self.lr, &self.scale);
+        let (sgd, lr, scale) = (&mut *self.sgd, self.lr, self.scale);
         param.map(|w| {
             let dims = w.dims();
             let w_in = w.inner();
-            let mut g = match scale {
-                ClipScale::Host(s) if *s < 1.0 => g.mul_scalar(*s),
-                ClipScale::Host(_) => g,
-                ClipScale::Device(s) => g.mul(s.clone().reshape([1; D])),
-            };
+            let mut g = if scale < 1.0 { g.mul_scalar(scale) } else { g };
             if sgd.weight_decay != 0.0 {
                 g = g.add(w_in.clone().mul_scalar(sgd.weight_decay));
             }
