@@ -203,7 +203,7 @@ fn measure(
     let sync = || {
         device.sync().map_err(|e| Error::Device {
             device: backend.as_str().into(),
-            message: format!("{what}: {e:?}"),
+            message: format!("{what}: {e}"),
         })
     };
     for i in 0..warmup {
@@ -425,7 +425,7 @@ fn check_vs_cpu(
             .try_into_vec::<f32>()
             .map_err(|e| Error::Device {
                 device: name.into(),
-                message: format!("reading the logits back: {e:?}"),
+                message: format!("reading the logits back: {e}"),
             })
     };
     let a = logits("wgpu", device)?;

@@ -39,6 +39,24 @@ pub enum DatasetName {
 }
 
 impl DatasetName {
+    /// Every dataset, in CLI order.
+    pub const ALL: [DatasetName; 5] = [
+        DatasetName::Digits,
+        DatasetName::Cifar10,
+        DatasetName::Cifar100,
+        DatasetName::FashionMnist,
+        DatasetName::Mnist,
+    ];
+
+    /// Image channels and classes of the dataset's images (before any upsampling).
+    pub fn channels_and_classes(self) -> (usize, usize) {
+        match self {
+            DatasetName::Digits | DatasetName::FashionMnist | DatasetName::Mnist => (1, 10),
+            DatasetName::Cifar10 => (3, 10),
+            DatasetName::Cifar100 => (3, 100),
+        }
+    }
+
     /// CLI spelling.
     pub fn as_str(self) -> &'static str {
         match self {

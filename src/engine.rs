@@ -133,13 +133,13 @@ pub async fn sleep_ms(ms: u32) {
 pub async fn read(t: Tensor<1>) -> Result<Vec<f64>> {
     let data = t.into_data_async().await.map_err(|e| Error::Device {
         device: "device".into(),
-        message: format!("reading a result back failed: {e:?}"),
+        message: format!("reading a result back failed: {e}"),
     })?;
     data.convert::<f64>()
         .try_into_vec::<f64>()
         .map_err(|e| Error::Device {
             device: "device".into(),
-            message: format!("unexpected result data: {e:?}"),
+            message: format!("unexpected result data: {e}"),
         })
 }
 

@@ -71,6 +71,16 @@ pub enum Error {
         /// Details and where the last good checkpoint is.
         message: String,
     },
+    /// Another process is writing the run directory (it holds its lock).
+    #[error(
+        "{path} is in use by {holder}; wait for it to finish, stop it, or choose another run directory"
+    )]
+    InUse {
+        /// The run directory.
+        path: PathBuf,
+        /// Who holds it, as its lock file says (process id and command).
+        holder: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -259,6 +259,44 @@ pub fn load_reference_safetensors(
     load_reference_tensors(path, &tensors, cfg, device)
 }
 
+/// Check the checkpoint's input channels (`stem.0.weight` `[C_stem, channels, 3, 3]`) and classes
+/// (`classifier.weight` `[classes, C]`) against the dataset the supernet is built for (`cfg`),
+/// before any tensor is loaded: a mismatch names what the checkpoint expects and which
+/// `--dataset` fits it.
+fn check_images_and_classes(
+    path: &Path,
+    tensors: &BTreeMap<String, HostTensor>,
+    cfg: &SupernetConfig,
+) -> Result<()> {
+    let dim = |name: &str, i: usize| tensors.get(name).and_then(|t| t.shape.get(i).copied());
+    let channels = dim("stem.0.weight", 1);
+    let classes = dim("classifier.weight", 0);
+    let (want_c, want_k) = (
+        channels.unwrap_or(cfg.in_channels),
+        classes.unwrap_or(cfg.num_classes),
+    );
+    if (want_c, want_k) == (cfg.in_channels, cfg.num_classes) {
+        return Ok(());
+    }
+    let fits: Vec<&str> = crate::data::DatasetName::ALL
+        .iter()
+        .filter(|d| d.channels_and_classes() == (want_c, want_k))
+        .map(|d| d.as_str())
+        .collect();
+    let advice = match fits.as_slice() {
+        [] => "no dataset darts-pt reads has that shape".to_string(),
+        [one] => format!("pass --dataset {one}"),
+        many => format!("pass --dataset with one of: {}", many.join(", ")),
+    };
+    Err(Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!(
+            "the checkpoint's supernet takes {want_c}-channel images and has {want_k} classes (`stem.0.weight`, `classifier.weight`), but the chosen dataset has {}-channel images and {} classes; {advice}",
+            cfg.in_channels, cfg.num_classes
+        ),
+    })
+}
+
 /// Build a supernet from `cfg` on `device` and fill it (and α) from reference-named `tensors`
 /// read from `path` (named in errors).
 pub fn load_reference_tensors(
@@ -267,6 +305,7 @@ pub fn load_reference_tensors(
     cfg: &SupernetConfig,
     device: &Device,
 ) -> Result<(Supernet, Alphas)> {
+    check_images_and_classes(path, tensors, cfg)?;
     let net = Supernet::new(cfg, device)?;
     let mut loader = Loader {
         path: Vec::new(),
@@ -497,7 +536,15 @@ pub fn load_reference_checkpoint(
         Ok((net, alphas, ReferenceCheckpoint::default()))
     } else {
         let space = SearchSpace::new(cfg.space);
-        let (tensors, ck) = read_reference_pt(path, &space)?;
+        // Burn's PyTorch reader can panic on a malformed file: that is an error about the file.
+        let read = std::panic::catch_unwind(|| read_reference_pt(path, &space));
+        let (tensors, ck) = read.unwrap_or_else(|_| {
+            Err(Error::Checkpoint {
+                path: path.to_path_buf(),
+                message: "not a readable PyTorch checkpoint (Burn's PyTorch reader failed on it)"
+                    .into(),
+            })
+        })?;
         let (net, alphas) = load_reference_tensors(path, &tensors, cfg, device)?;
         Ok((net, alphas, ck))
     }
@@ -515,6 +562,8 @@ pub fn import_reference(
 ) -> Result<String> {
     let mut settings = settings.clone();
     settings.validate()?;
+    (settings.data_dir, settings.data_dir_typed) =
+        crate::run::absolute_data_dir(&settings.data_dir);
     let store = RunDir::new(run_dir);
     if store.holds_run() {
         return Err(Error::Config {
@@ -541,6 +590,21 @@ pub fn import_reference(
         settings.second_order,
         settings.hyper.clone(),
     );
+    let space = SearchSpace::new(settings.space);
+    for (cell, (_, m, v)) in trainer.alphas.cell_types().into_iter().zip(&ck.adam) {
+        let [e, o] = space.alpha_shape(cell);
+        if m.len() != e * o || v.len() != e * o {
+            return Err(Error::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!(
+                    "the α optimizer's state for the {} cell has {} values, expected {} ({e} edges x {o} ops)",
+                    cell.name(),
+                    m.len(),
+                    e * o
+                ),
+            });
+        }
+    }
     for (cell, (steps, m, v)) in trainer.alphas.cell_types().into_iter().zip(&ck.adam) {
         let t = |d: &Vec<f32>| {
             Tensor::<1>::from_data(TensorData::new(d.clone(), [d.len()]), &dev.device)

@@ -71,6 +71,7 @@ macro_rules! cli_enum {
 // Timing the engine against the reference is a command-line job (native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+pub mod config;
 pub mod data;
 pub mod device;
 pub mod engine;

@@ -33,8 +33,12 @@ pub struct SearchSettings {
     pub space: SpaceName,
     /// Dataset.
     pub dataset: DatasetName,
-    /// Where the dataset's files are (not needed for `digits`).
+    /// Where the dataset's files are (not needed for `digits`). A run stores it absolute
+    /// ([`absolute_data_dir`]), so that `--resume` from another directory finds the files.
     pub data_dir: Option<PathBuf>,
+    /// `data_dir` as it was typed, when that was a relative path (for display only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir_typed: Option<PathBuf>,
     /// α training method.
     pub method: Method,
     /// Second-order DARTS α gradient.
@@ -66,6 +70,14 @@ pub struct SearchSettings {
     pub device: Backend,
     /// Optimisation hyper-parameters.
     pub hyper: Hyper,
+    /// Share of the training images in the weight half; the rest is the α / validation half
+    /// (the reference's `--train_portion`, 0.5: split at `floor(portion * n)`, spec §2.1).
+    #[serde(default = "default_train_portion")]
+    pub train_portion: f64,
+}
+
+fn default_train_portion() -> f64 {
+    0.5
 }
 
 impl SearchSettings {
@@ -76,6 +88,7 @@ impl SearchSettings {
             space,
             dataset,
             data_dir: None,
+            data_dir_typed: None,
             method: Method::Darts,
             second_order: false,
             epochs: if space == SpaceName::Nb201 { 100 } else { 50 },
@@ -91,6 +104,7 @@ impl SearchSettings {
             cutout_prob: 1.0,
             device: Backend::Cpu,
             hyper: Hyper::default(),
+            train_portion: 0.5,
         }
     }
 
@@ -142,7 +156,13 @@ impl SearchSettings {
         if let Some(0) = self.limit_train {
             return bad("limit_train", "must be at least 2 (one image per half)");
         }
-        Ok(())
+        if !(self.train_portion > 0.0 && self.train_portion < 1.0) {
+            return bad(
+                "--train-portion (train_portion)",
+                &format!("must be in (0, 1), got {}", self.train_portion),
+            );
+        }
+        self.hyper.validate()
     }
 
     /// The supernet configuration for a loaded dataset.
@@ -155,6 +175,19 @@ impl SearchSettings {
             in_channels: ds.train.channels,
             input_size: ds.train.size,
         }
+    }
+}
+
+/// A dataset directory as a run stores it: absolute (against the current directory), plus what
+/// was typed when that was relative. Returns `(data_dir, data_dir_typed)`. An absolute or absent
+/// path is kept as it is.
+pub fn absolute_data_dir(typed: &Option<PathBuf>) -> (Option<PathBuf>, Option<PathBuf>) {
+    match typed {
+        Some(p) if p.is_relative() => match std::path::absolute(p) {
+            Ok(abs) => (Some(abs), Some(p.clone())),
+            Err(_) => (Some(p.clone()), None),
+        },
+        other => (other.clone(), None),
     }
 }
 
@@ -243,7 +276,9 @@ pub fn open_dataset(settings: &SearchSettings) -> Result<(Dataset, usize, usize)
             message: format!("{n} training image(s) leave nothing to split"),
         });
     }
-    Ok((ds, n, n / 2))
+    // The reference: split = floor(train_portion * n); both halves must hold an image.
+    let half = ((settings.train_portion * n as f64).floor() as usize).clamp(1, n - 1);
+    Ok((ds, n, half))
 }
 
 /// Sums over one epoch of bilevel steps.
@@ -371,7 +406,9 @@ pub async fn search_in(
     let settings = if resume {
         rundir::read_settings(store)?
     } else {
-        settings.clone()
+        let mut s = settings.clone();
+        (s.data_dir, s.data_dir_typed) = absolute_data_dir(&s.data_dir);
+        s
     };
     let mut run = prepare(&settings)?;
     let (n, half) = (run.n, run.half);

@@ -80,6 +80,8 @@ impl RunDir {
     pub const TRAIN_GENOTYPE: &str = "genotype.txt";
     /// A training run's final accuracies.
     pub const TRAIN_RESULT: &str = "result.json";
+    /// The lock file a writer holds ([`RunDir::lock`]); it names the process holding it.
+    pub const LOCK: &str = ".lock";
 
     /// The run directory at `root` (nothing is created).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -101,6 +103,70 @@ impl RunDir {
     pub fn holds_run(&self) -> bool {
         self.path(Self::CONFIG).exists()
     }
+
+    /// Take the run directory for writing (creating it): an advisory lock on its
+    /// [`RunDir::LOCK`] file, held until the returned guard is dropped (or the process ends,
+    /// however it ends). `command` (e.g. `darts-pt select`) is recorded in the file with the
+    /// process id for the message a second writer gets. Readers take no lock. Temporary files
+    /// that a killed writer left behind are removed.
+    ///
+    /// Errors: [`Error::InUse`] when another writer holds it; [`Error::Io`] when the directory
+    /// or lock file cannot be created.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn lock(&self, command: &str) -> Result<RunLock> {
+        let path = self.path(Self::LOCK);
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.root).map_err(io)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                return Err(Error::InUse {
+                    path: self.root.clone(),
+                    holder: if holder.is_empty() {
+                        "another process".into()
+                    } else {
+                        holder.to_string()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.write_all(format!("process {} ({command})\n", std::process::id()).as_bytes())
+            .map_err(io)?;
+        file.sync_all().map_err(io)?;
+        for dir in [self.root.clone(), self.path(Self::PT)] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with('.') && name.ends_with(".tmp") && e.path().is_file() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(RunLock { _file: file })
+    }
+}
+
+/// A writer's hold on a run directory ([`RunDir::lock`]); dropping it lets the next writer in.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
 }
 
 /// Where the loops write a run and read it back: files named as in [`RunDir`]. Natively the run
@@ -399,24 +465,158 @@ pub fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
     write_atomic(path, jsonl_text(records, path)?.as_bytes())
 }
 
-/// Write `bytes` to `path` atomically (temporary file in the same directory, then rename).
+/// Temporary names of [`write_atomic`]: unique within the process (with the process id, across
+/// processes), so two writers of one file never share a temporary file.
+static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn process_id() -> u32 {
+    #[cfg(not(target_arch = "wasm32"))]
+    return std::process::id();
+    #[cfg(target_arch = "wasm32")]
+    return 0;
+}
+
+/// Write `bytes` to `path` atomically and durably: a temporary file with a unique name in the
+/// same directory, written and synced, renamed over `path`, then the directory synced (so the
+/// rename survives a power loss). A kill at any moment leaves either the old or the new file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+        ".{}.{}-{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        process_id(),
+        TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    fault::after_file_written(path)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    sync_dir(dir)
+}
+
+/// fsync a directory (its entries: created, renamed and removed files). A no-op where
+/// directories cannot be opened as files (Windows, the browser).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+    let _ = dir;
+    Ok(())
+}
+
+/// fsync a file written by someone else (Burn's `save_file`) and count it for
+/// [`fault`] injection.
+pub(crate) fn sync_written(path: &Path) -> Result<()> {
+    sync_file(path)?;
+    fault::after_file_written(path)
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Deterministic fault injection for the tests of interrupted writes: after the k-th file is
+/// written (before it is renamed into place), every write of this thread fails as a kill there
+/// would leave things. Off unless a test turns it on.
+#[doc(hidden)]
+pub mod fault {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    use crate::error::{Error, Result};
+
+    thread_local! {
+        static WRITES_LEFT: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// Let `k` more files be written on this thread, then fail every write (`None`: off).
+    pub fn fail_after_writes(k: Option<usize>) {
+        WRITES_LEFT.with(|c| c.set(k));
+    }
+
+    /// Whether the injected fault has fired (no writes left).
+    pub fn fired() -> bool {
+        WRITES_LEFT.with(|c| c.get() == Some(0))
+    }
+
+    /// Called with each file once its bytes are written, before it is put in place.
+    pub(crate) fn after_file_written(path: &Path) -> Result<()> {
+        WRITES_LEFT.with(|c| match c.get() {
+            Some(0) => Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("injected fault: the process stopped here"),
+            }),
+            Some(k) => {
+                c.set(Some(k - 1));
+                Ok(())
+            }
+            None => Ok(()),
+        })
+    }
+}
+
+/// A Burn record error as a plain sentence (its `Debug` form is Rust syntax).
+pub(crate) fn record_message(e: &burn::store::RecordError) -> String {
+    match e {
+        burn::store::RecordError::Io(m) => {
+            format!(
+                "cannot be read: {}",
+                m.strip_prefix("I/O error: ").unwrap_or(m)
+            )
+        }
+        burn::store::RecordError::Validation(m) => {
+            // Burn lists every mismatched tensor; the first and a count say enough.
+            let list = m
+                .strip_prefix("Apply errors: [")
+                .and_then(|l| l.strip_suffix(']'))
+                .map(|l| {
+                    l.split("\", \"")
+                        .map(|e| e.trim_matches('"'))
+                        .collect::<Vec<_>>()
+                });
+            match list {
+                Some(errors) if errors.len() > 1 => format!(
+                    "the weights do not fit this network (its config.toml): {} (and {} more mismatches)",
+                    errors[0],
+                    errors.len() - 1
+                ),
+                Some(errors) => format!(
+                    "the weights do not fit this network (its config.toml): {}",
+                    errors.first().copied().unwrap_or_default()
+                ),
+                None => format!("the weights do not fit this network (its config.toml): {m}"),
+            }
+        }
+    }
 }
 
 pub(crate) fn sha256_file(path: &Path) -> Result<String> {
@@ -546,18 +746,23 @@ pub(crate) fn read_tensors(path: &Path) -> Result<TensorMap> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    Ok(st
-        .tensors()
+    st.tensors()
         .into_iter()
         .map(|(name, v)| {
+            if v.dtype() != safetensors::Dtype::F32 {
+                return Err(Error::Checkpoint {
+                    path: path.to_path_buf(),
+                    message: format!("tensor `{name}` is {:?}; expected F32", v.dtype()),
+                });
+            }
             let data = v
                 .data()
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            (name, (v.shape().to_vec(), data))
+            Ok((name, (v.shape().to_vec(), data)))
         })
-        .collect())
+        .collect()
 }
 
 /// The SGD momentum buffers as named tensors (`sgd.PATH`).
@@ -598,19 +803,30 @@ pub(crate) fn commit_checkpoint(
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    // Every file inside is synced by its writer; the directory's entries are synced before the
+    // rename makes it visible, and the parent after it.
     fill(&tmp)?;
+    sync_dir(&tmp)?;
     let final_dir = ckpts.join(name);
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
     std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
+    sync_dir(ckpts)?;
     write_atomic(&ckpts.join("LATEST"), name.as_bytes())?;
-    // Keep only the newest checkpoint (and whatever temporary directory a kill left).
+    // Keep only the newest checkpoint; temporaries a kill left behind go too (the writer holds
+    // the run directory's lock, so no other writer's temporary can be here).
     if let Ok(entries) = std::fs::read_dir(ckpts) {
         for e in entries.flatten() {
             let fname = e.file_name().to_string_lossy().to_string();
-            if !fname.starts_with('.') && fname != "LATEST" && fname != name {
-                let _ = std::fs::remove_dir_all(e.path());
+            let stale_tmp = fname.starts_with('.') && fname.ends_with(".tmp");
+            if (stale_tmp || !fname.starts_with('.')) && fname != "LATEST" && fname != name {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(p)
+                } else {
+                    std::fs::remove_file(p)
+                };
             }
         }
     }
@@ -633,13 +849,15 @@ pub(crate) fn save_checkpoint(
     extra: &[(&str, Vec<u8>)],
 ) -> Result<()> {
     commit_checkpoint(ckpts, name, |tmp| {
+        let bpk = tmp.join("supernet.bpk");
         t.net
             .valid()
-            .save_file(tmp.join("supernet.bpk"))
+            .save_file(&bpk)
             .map_err(|e| Error::Checkpoint {
-                path: tmp.join("supernet.bpk"),
-                message: format!("{e:?}"),
+                path: bpk.clone(),
+                message: record_message(&e),
             })?;
+        sync_written(&bpk)?;
         // α, Adam moments and SGD momentum buffers.
         let mut named: Vec<NamedTensor> = Vec::new();
         for c in t.alphas.cell_types() {
@@ -675,12 +893,12 @@ pub(crate) fn save_checkpoint(
                 .map(|(k, (s, _, _))| (k.clone(), *s))
                 .collect(),
         };
-        write_atomic(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(&state)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
+        let state_path = tmp.join("state.json");
+        let text = serde_json::to_string_pretty(&state).map_err(|e| Error::Checkpoint {
+            path: state_path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&state_path, text.as_bytes())?;
         for (file, bytes) in extra {
             write_atomic(&tmp.join(file), bytes)?;
         }
@@ -704,23 +922,33 @@ pub(crate) fn load_checkpoint(
         message,
     };
     let plain = device.clone().without_autodiff();
-    let net = Supernet::new(cfg, &plain)?
-        .try_load_file(dir.join("supernet.bpk"))
-        .map_err(|e| bad(&dir.join("supernet.bpk"), format!("{e:?}")))?;
+    let net = load_module_file(Supernet::new(cfg, &plain)?, &dir.join("supernet.bpk"))?;
     let state: CheckpointState = read_json(&dir.join("state.json"))?;
     let st_path = dir.join("state.safetensors");
     let tensors = read_tensors(&st_path)?;
-    let read = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-        tensors
+    // Every tensor is checked against the shape this run's config.toml gives it before use.
+    let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+        let (got, data) = tensors
             .get(name)
-            .cloned()
-            .ok_or_else(|| bad(&st_path, format!("missing tensor `{name}`")))
+            .ok_or_else(|| bad(&st_path, format!("missing tensor `{name}`")))?;
+        if got != shape {
+            return Err(bad(
+                &st_path,
+                format!(
+                    "tensor `{name}` has shape {got:?}, expected {shape:?} (from the run's config.toml: space {}, C={}, layers={})",
+                    cfg.space, cfg.init_channels, cfg.layers
+                ),
+            ));
+        }
+        Ok(data.clone())
     };
+    let space = crate::space::SearchSpace::new(cfg.space);
     let mut rows = Vec::new();
     for c in t.alphas.cell_types() {
-        let (shape, data) = read(&format!("alpha.{}", c.name()))?;
+        let shape = space.alpha_shape(c);
+        let data = read(&format!("alpha.{}", c.name()), &shape)?;
         rows.push(
-            data.chunks(shape[1])
+            data.chunks(shape[1].max(1))
                 .map(<[f32]>::to_vec)
                 .collect::<Vec<_>>(),
         );
@@ -731,14 +959,94 @@ pub(crate) fn load_checkpoint(
     };
     t.adam.state.clear();
     for (k, steps) in &state.adam_steps {
-        let (_, m) = read(&format!("adam.{k}.m"))?;
-        let (_, v) = read(&format!("adam.{k}.v"))?;
+        let Some(c) = t.alphas.cell_types().into_iter().find(|c| c.name() == k) else {
+            return Err(bad(
+                &dir.join("state.json"),
+                format!("Adam state for unknown α `{k}`"),
+            ));
+        };
+        let [e, o] = space.alpha_shape(c);
+        let m = read(&format!("adam.{k}.m"), &[e * o])?;
+        let v = read(&format!("adam.{k}.v"), &[e * o])?;
         t.adam.state.insert(k.clone(), (*steps, to_t(m), to_t(v)));
     }
+    check_sgd_tensors(&net, &tensors, &st_path)?;
     load_sgd_tensors(&mut t.sgd, &tensors, &plain);
     t.net = net.fork(device).train();
     t.alphas = alphas.fork(device).train();
     Ok(Some((state.epoch, dir)))
+}
+
+/// Load a module's weights from a burnpack file; every problem (a missing or truncated file, a
+/// tensor that does not fit the module, even a panic inside Burn's reader) is an error naming the
+/// file.
+pub(crate) fn load_module_file<M: Module>(module: M, path: &Path) -> Result<M> {
+    let loaded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.try_load_file(path)));
+    match loaded {
+        Ok(Ok(m)) => Ok(m),
+        Ok(Err(e)) => Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: record_message(&e),
+        }),
+        Err(_) => Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: "not a readable burnpack file (Burn's reader failed on it)".into(),
+        }),
+    }
+}
+
+/// Check the SGD momentum tensors (`sgd.PATH`) of `tensors` (read from `path`) against the
+/// parameters of `net`: each names a parameter of it and has its element count.
+pub(crate) fn check_sgd_tensors<M: Module>(
+    net: &M,
+    tensors: &TensorMap,
+    path: &Path,
+) -> Result<()> {
+    let numels = param_numels(net);
+    for (name, (shape, _)) in tensors {
+        let Some(k) = name.strip_prefix("sgd.") else {
+            continue;
+        };
+        let message = match numels.get(k) {
+            Some(&n) if shape == &[n] => continue,
+            Some(&n) => format!("tensor `{name}` has shape {shape:?}, expected [{n}]"),
+            None => format!(
+                "tensor `{name}` is the momentum of `{k}`, which this network does not have"
+            ),
+        };
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// Element count of every parameter, by its path (as the SGD buffers are keyed).
+fn param_numels<M: Module>(net: &M) -> std::collections::BTreeMap<String, usize> {
+    struct V {
+        path: Vec<String>,
+        out: std::collections::BTreeMap<String, usize>,
+    }
+    impl burn::module::ModuleVisitor for V {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let n = param.val().dims().iter().product();
+            self.out.insert(self.path.join("."), n);
+        }
+    }
+    let mut v = V {
+        path: Vec::new(),
+        out: Default::default(),
+    };
+    net.visit(&mut v);
+    v.out
 }
 
 /// Read a JSON file; errors name the file.

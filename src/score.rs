@@ -13,7 +13,7 @@ use crate::ops::BnMode;
 use crate::search::loss_and_correct;
 use crate::select::{Evaluate, Score};
 use crate::space::SearchSpace;
-use crate::supernet::{Alphas, Supernet, tensor_rows};
+use crate::supernet::{Alphas, Supernet, SupernetConfig, tensor_rows};
 use crate::weights::{Mask, Overrides};
 
 /// A fixed evaluation batch: images `[n, c, h, w]` (already normalised) and labels `[n]`.
@@ -84,6 +84,43 @@ impl FixedBatch {
             shape,
             y: ys,
         })
+    }
+}
+
+impl FixedBatch {
+    /// Check the batch (read from `path`) against the supernet it is fed to: at least one image,
+    /// images `[n, in_channels, input_size, input_size]` and labels in `0..num_classes`. Errors
+    /// ([`Error::Data`]) name the file, the tensor and the expected shape.
+    pub fn check(&self, cfg: &SupernetConfig, path: &Path) -> Result<()> {
+        let bad = |message: String| {
+            Err(Error::Data {
+                path: path.to_path_buf(),
+                message,
+            })
+        };
+        let [n, c, h, w] = self.shape;
+        let (ec, es) = (cfg.in_channels, cfg.input_size);
+        if n == 0 {
+            return bad("tensor `x` holds no images".into());
+        }
+        if [c, h, w] != [ec, es, es] {
+            return bad(format!(
+                "tensor `x` has shape {:?}; this run's supernet takes [n, {ec}, {es}, {es}] ({ec}-channel {es}x{es} images, as its dataset)",
+                self.shape
+            ));
+        }
+        if let Some(y) = self
+            .y
+            .iter()
+            .find(|&&y| y < 0 || y as usize >= cfg.num_classes)
+        {
+            return bad(format!(
+                "tensor `y` holds label {y}; this run has {} classes (labels 0..{})",
+                cfg.num_classes,
+                cfg.num_classes - 1
+            ));
+        }
+        Ok(())
     }
 }
 

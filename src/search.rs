@@ -104,6 +104,80 @@ impl Default for Hyper {
     }
 }
 
+impl Hyper {
+    /// Check every value: finite and in its range. Errors ([`Error::Config`]) name the CLI flag
+    /// and the `config.toml` key, and give the range.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let checks: [(&str, &str, f64, bool, &str); 8] = [
+            (
+                "learning-rate",
+                "learning_rate",
+                self.learning_rate,
+                self.learning_rate > 0.0,
+                "> 0",
+            ),
+            (
+                "learning-rate-min",
+                "learning_rate_min",
+                self.learning_rate_min,
+                (0.0..=self.learning_rate).contains(&self.learning_rate_min),
+                "in [0, --learning-rate]",
+            ),
+            (
+                "momentum",
+                "momentum",
+                self.momentum,
+                (0.0..1.0).contains(&self.momentum),
+                "in [0, 1)",
+            ),
+            (
+                "weight-decay",
+                "weight_decay",
+                self.weight_decay,
+                self.weight_decay >= 0.0,
+                ">= 0",
+            ),
+            (
+                "grad-clip",
+                "grad_clip",
+                self.grad_clip,
+                self.grad_clip > 0.0,
+                "> 0",
+            ),
+            (
+                "arch-learning-rate",
+                "arch_learning_rate",
+                self.arch_learning_rate,
+                self.arch_learning_rate > 0.0,
+                "> 0",
+            ),
+            (
+                "arch-weight-decay",
+                "arch_weight_decay",
+                self.arch_weight_decay,
+                self.arch_weight_decay >= 0.0,
+                ">= 0",
+            ),
+            (
+                "epsilon-alpha",
+                "epsilon_alpha",
+                self.epsilon_alpha,
+                self.epsilon_alpha >= 0.0,
+                ">= 0",
+            ),
+        ];
+        for (flag, key, v, ok, range) in checks {
+            if !(v.is_finite() && ok) {
+                return Err(crate::error::Error::Config {
+                    field: format!("--{flag} (hyper.{key})"),
+                    message: format!("must be a finite number {range}, got {v}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Mean cross-entropy `[1]` and the number of correct top-1 predictions.
 pub fn loss_and_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> (Tensor<1>, Tensor<1, Int>) {
     let device = logits.device();

@@ -103,8 +103,13 @@ cli_enum! {
 /// Settings of a PT selection (`pt/settings.toml`). Defaults are the reference's (spec §3.4, §3.5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PtSettings {
-    /// Scoring criterion.
-    pub crit: Criterion,
+    /// Scoring criterion of the op decisions on normal cells (NB201: every cell) (the
+    /// reference's `--proj_crit_normal`).
+    pub crit_normal: Criterion,
+    /// Scoring criterion of the op decisions on reduction cells (`--proj_crit_reduce`).
+    pub crit_reduce: Criterion,
+    /// Scoring criterion of the topology decisions (`--proj_crit_edge`).
+    pub crit_edge: Criterion,
     /// Edge / node visiting order.
     pub edge_order: EdgeOrder,
     /// Evaluation mode.
@@ -125,7 +130,9 @@ pub struct PtSettings {
 impl Default for PtSettings {
     fn default() -> Self {
         PtSettings {
-            crit: Criterion::Acc,
+            crit_normal: Criterion::Acc,
+            crit_reduce: Criterion::Acc,
+            crit_edge: Criterion::Acc,
             edge_order: EdgeOrder::Random,
             eval: EvalMode::Reference,
             eval_limit: None,
@@ -138,6 +145,31 @@ impl Default for PtSettings {
 }
 
 impl PtSettings {
+    /// Set the criterion of every decision (the CLI's `--crit`).
+    pub fn set_crit(&mut self, crit: Criterion) {
+        self.crit_normal = crit;
+        self.crit_reduce = crit;
+        self.crit_edge = crit;
+    }
+
+    /// The criterion of op decisions on `cell`.
+    pub fn op_crit(&self, cell: CellType) -> Criterion {
+        match cell {
+            CellType::Normal => self.crit_normal,
+            CellType::Reduce => self.crit_reduce,
+        }
+    }
+
+    /// Files written before the three criteria existed have one `crit` key: it sets the three
+    /// that are not there (for `pt/settings.toml` and `--config` files).
+    pub fn expand_crit(table: &mut toml::Table) {
+        if let Some(c) = table.remove("crit") {
+            for k in ["crit_normal", "crit_reduce", "crit_edge"] {
+                table.entry(k).or_insert_with(|| c.clone());
+            }
+        }
+    }
+
     /// Check the settings; errors name the setting.
     pub fn validate(&self) -> Result<()> {
         if let Some(0) = self.eval_limit {
@@ -684,6 +716,22 @@ pub fn load_run(store: &dyn RunStore) -> Result<Loaded> {
     Ok(run)
 }
 
+/// The run's `pt/settings.toml` (`None` when absent); errors name the file.
+pub fn read_pt_settings(store: &dyn RunStore) -> Result<Option<PtSettings>> {
+    let file = format!("{}/{}", store.location(), RunDir::PT_SETTINGS);
+    rundir::read_text(store, RunDir::PT_SETTINGS)?
+        .map(|text| {
+            let bad = |e: toml::de::Error| Error::Config {
+                field: file.clone(),
+                message: e.to_string(),
+            };
+            let mut table: toml::Table = text.parse().map_err(bad)?;
+            PtSettings::expand_crit(&mut table);
+            toml::Value::Table(table).try_into().map_err(bad)
+        })
+        .transpose()
+}
+
 /// Magnitude selection of the run's final α (spec §3.6, §4.3); writes
 /// `genotype_magnitude.txt` and returns the genotype (native only).
 #[cfg(not(target_arch = "wasm32"))]
@@ -717,7 +765,7 @@ pub async fn select_pt_in(
     emit: &mut dyn FnMut(Event),
 ) -> Result<PtOutcome> {
     let settings: PtSettings = match resume {
-        true => rundir::read_toml(store, RunDir::PT_SETTINGS)?.unwrap_or_else(|| settings.clone()),
+        true => read_pt_settings(store)?.unwrap_or_else(|| settings.clone()),
         false => settings.clone(),
     };
     settings.validate()?;
@@ -885,7 +933,7 @@ pub async fn select_pt_in(
                         &state.overrides,
                         cell,
                         edge,
-                        settings.crit,
+                        settings.op_crit(cell),
                         salt,
                     )
                     .await?;
@@ -908,7 +956,7 @@ pub async fn select_pt_in(
                         &state.overrides,
                         cell,
                         &edges,
-                        settings.crit,
+                        settings.crit_edge,
                         settings.topology,
                         salt,
                     )

@@ -63,8 +63,11 @@ pub struct TrainSettings {
     pub architecture: String,
     /// Dataset.
     pub dataset: DatasetName,
-    /// Where the dataset's files are (not needed for `digits`).
+    /// Where the dataset's files are (not needed for `digits`); stored absolute, as a search's.
     pub data_dir: Option<PathBuf>,
+    /// `data_dir` as it was typed, when that was a relative path (for display only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir_typed: Option<PathBuf>,
     /// Epochs (600 for DARTS, 200 for NAS-Bench-201).
     pub epochs: usize,
     /// Batch size (96).
@@ -121,6 +124,7 @@ impl TrainSettings {
             architecture: arch.to_string(),
             dataset,
             data_dir: None,
+            data_dir_typed: None,
             epochs: if darts { 600 } else { 200 },
             batch_size: 96,
             seed: 2,
@@ -383,19 +387,19 @@ pub fn open_dataset(settings: &TrainSettings) -> Result<Dataset> {
 
 fn save(ckpts: &Path, epoch: usize, net: &Network, sgd: &Sgd, state: &TrainState) -> Result<()> {
     commit_checkpoint(ckpts, &format!("epoch-{epoch:04}"), |tmp| {
-        net.valid()
-            .save_file(tmp.join("network.bpk"))
-            .map_err(|e| Error::Checkpoint {
-                path: tmp.join("network.bpk"),
-                message: format!("{e:?}"),
-            })?;
+        let bpk = tmp.join("network.bpk");
+        net.valid().save_file(&bpk).map_err(|e| Error::Checkpoint {
+            path: bpk.clone(),
+            message: crate::rundir::record_message(&e),
+        })?;
+        crate::rundir::sync_written(&bpk)?;
         write_tensors(&tmp.join("sgd.safetensors"), &sgd_tensors(sgd))?;
-        write_atomic(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(state)
-                .unwrap_or_default()
-                .as_bytes(),
-        )
+        let state_path = tmp.join("state.json");
+        let text = serde_json::to_string_pretty(state).map_err(|e| Error::Checkpoint {
+            path: state_path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&state_path, text.as_bytes())
     })
 }
 
@@ -433,12 +437,10 @@ pub fn load_trained(run_dir: &Path, device: &Device) -> Result<TrainedNetwork> {
             ),
         });
     }
-    let net = Network::new(&architecture, &state.config, device)?
-        .try_load_file(dir.join("network.bpk"))
-        .map_err(|e| Error::Checkpoint {
-            path: dir.join("network.bpk"),
-            message: format!("{e:?}"),
-        })?;
+    let net = crate::rundir::load_module_file(
+        Network::new(&architecture, &state.config, device)?,
+        &dir.join("network.bpk"),
+    )?;
     Ok(TrainedNetwork {
         settings,
         architecture,
@@ -473,7 +475,9 @@ pub fn train(
     let settings = if resume {
         read_train_settings(run_dir)?
     } else {
-        settings.clone()
+        let mut s = settings.clone();
+        (s.data_dir, s.data_dir_typed) = crate::run::absolute_data_dir(&s.data_dir);
+        s
     };
     settings.validate()?;
     let arch = settings.arch()?;
@@ -496,16 +500,28 @@ pub fn train(
             let t = load_trained(run_dir, &plain)?;
             net = t.net;
             start = t.epoch;
-            let dir = latest_checkpoint(&ckpts).expect("checked");
-            load_sgd_tensors(
-                &mut sgd,
-                &read_tensors(&dir.join("sgd.safetensors"))?,
-                &plain,
-            );
-            metrics = read_jsonl::<TrainMetrics>(&RunDir::new(run_dir).path(RunDir::METRICS))?
+            let Some(dir) = latest_checkpoint(&ckpts) else {
+                unreachable!("a checkpoint was just loaded from {}", ckpts.display());
+            };
+            let sgd_path = dir.join("sgd.safetensors");
+            let tensors = read_tensors(&sgd_path)?;
+            crate::rundir::check_sgd_tensors(&net, &tensors, &sgd_path)?;
+            load_sgd_tensors(&mut sgd, &tensors, &plain);
+            let metrics_path = RunDir::new(run_dir).path(RunDir::METRICS);
+            metrics = read_jsonl::<TrainMetrics>(&metrics_path)?
                 .into_iter()
                 .filter(|m| m.epoch < start)
                 .collect();
+            if metrics.len() != start {
+                return Err(Error::Data {
+                    path: metrics_path,
+                    message: format!(
+                        "holds {} of the {start} epochs the last checkpoint has trained (missing or cut short); the run cannot be resumed with its record incomplete (`darts-pt evaluate --run {}` still measures the network)",
+                        metrics.len(),
+                        run_dir.display()
+                    ),
+                });
+            }
         }
     } else {
         ensure_new_run(&RunDir::new(run_dir))?;
@@ -618,7 +634,12 @@ pub fn train(
             });
         }
     }
-    let last = metrics.last().expect("at least one epoch");
+    let Some(last) = metrics.last() else {
+        return Err(Error::Config {
+            field: "epochs".into(),
+            message: "no epoch was trained".into(),
+        });
+    };
     let best = metrics.iter().fold(
         &metrics[0],
         |b, m| if m.test_acc > b.test_acc { m } else { b },
@@ -636,12 +657,12 @@ pub fn train(
         seconds_per_epoch: metrics.iter().map(|m| m.seconds).sum::<f64>() / metrics.len() as f64,
         test_images: ds.test.len(),
     };
-    write_atomic(
-        &RunDir::new(run_dir).path(RunDir::TRAIN_RESULT),
-        serde_json::to_string_pretty(&result)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
+    let result_path = RunDir::new(run_dir).path(RunDir::TRAIN_RESULT);
+    let text = serde_json::to_string_pretty(&result).map_err(|e| Error::Data {
+        path: result_path.clone(),
+        message: e.to_string(),
+    })?;
+    write_atomic(&result_path, text.as_bytes())?;
     Ok(TrainOutcome {
         metrics,
         result: Some(result),

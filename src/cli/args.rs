@@ -15,6 +15,71 @@ use darts_pt::space::SpaceName;
 use darts_pt::supernet::SupernetConfig;
 use darts_pt::train::{TrainPreset, TrainSettings};
 
+/// Which flags were typed on the command line (clap's value sources): with `--config FILE`, a
+/// flag overrides the file only when it was typed (a flag's default never does).
+#[derive(Clone, Copy, Debug)]
+pub struct Given<'a>(pub Option<&'a clap::ArgMatches>);
+
+impl Given<'_> {
+    /// Whether the argument `id` (its field name) was typed on the command line.
+    pub fn typed(&self, id: &str) -> bool {
+        self.0.is_some_and(|m| {
+            let known = m.try_get_raw(id).is_ok();
+            debug_assert!(known, "no argument `{id}` in this subcommand");
+            known && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        })
+    }
+}
+
+/// A `--config` file: its path and TOML table.
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub table: toml::Table,
+}
+
+impl ConfigFile {
+    pub fn read(path: &Option<PathBuf>) -> anyhow::Result<Option<ConfigFile>> {
+        Ok(match path {
+            Some(p) => Some(ConfigFile {
+                path: p.clone(),
+                table: darts_pt::config::read_table(p)?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Take the string key `key` out of the table, parsed.
+    fn take_parsed<T: std::str::FromStr<Err = darts_pt::Error>>(
+        &mut self,
+        key: &str,
+    ) -> anyhow::Result<Option<T>> {
+        match self.table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::String(v)) => Ok(Some(v.parse().map_err(|e: darts_pt::Error| {
+                anyhow::anyhow!("{}: `{key}`: {e}", self.path.display())
+            })?)),
+            Some(other) => anyhow::bail!(
+                "{}: `{key}` must be a string, found {}",
+                self.path.display(),
+                other.type_str()
+            ),
+        }
+    }
+
+    /// Take the table `key` out of the table.
+    fn take_table(&mut self, key: &str) -> anyhow::Result<Option<toml::Table>> {
+        match self.table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(t)),
+            Some(other) => anyhow::bail!(
+                "{}: `{key}` must be a table, found {}",
+                self.path.display(),
+                other.type_str()
+            ),
+        }
+    }
+}
+
 /// `--device` and `--kernels`, shared by every command that computes on a device of its own
 /// choosing (`search`, `run`, `import`, `train`, `evaluate`, `bench`).
 #[derive(Args, Debug, Clone)]
@@ -115,6 +180,38 @@ pub struct SearchArgs {
     /// Final cutout probability.
     #[arg(long, default_value_t = 1.0)]
     pub cutout_prob: f64,
+    /// Weight learning rate at epoch 0 (cosine-annealed) [default: 0.025].
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Floor of the cosine learning-rate schedule [default: 0.001].
+    #[arg(long)]
+    pub learning_rate_min: Option<f64>,
+    /// SGD momentum of the weights [default: 0.9].
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// SGD weight decay of the weights [default: 3e-4].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Adam learning rate of α [default: 3e-4].
+    #[arg(long)]
+    pub arch_learning_rate: Option<f64>,
+    /// Adam weight decay of α [default: 1e-3].
+    #[arg(long)]
+    pub arch_weight_decay: Option<f64>,
+    /// Clip of the weights' global gradient norm [default: 5].
+    #[arg(long)]
+    pub grad_clip: Option<f64>,
+    /// Share of the training images in the weight half; the rest trains α [default: 0.5].
+    #[arg(long)]
+    pub train_portion: Option<f64>,
+    /// SDARTS perturbation bound ε_max [default: 0.3].
+    #[arg(long)]
+    pub epsilon_alpha: Option<f64>,
+    /// Settings file (a run's config.toml, or any part of one): its values replace the defaults,
+    /// and a flag replaces a value of the file only when it is typed. For `run`, a `[pt]` table
+    /// holds the selection's settings (as pt/settings.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub compute: DeviceArgs,
     #[command(flatten)]
@@ -122,40 +219,100 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    /// Settings: the reference's, then the preset's, then every flag given.
-    pub fn settings(&self, preset: Preset) -> SearchSettings {
-        let mut s = SearchSettings::reference(self.space, self.dataset);
-        if preset == Preset::Quick {
+    /// Settings: the reference's (or the `--config` file laid over them), then the quick preset
+    /// (`quick`), then every flag that applies: all of them without a file, the typed ones with
+    /// one. Also returns the file's `[pt]` table, if any.
+    pub fn settings(
+        &self,
+        quick: bool,
+        given: Given,
+    ) -> anyhow::Result<(SearchSettings, Option<ConfigFile>)> {
+        let mut file = ConfigFile::read(&self.config)?;
+        let take = |id: &str| self.config.is_none() || given.typed(id);
+        let mut pt = None;
+        let mut s = match &mut file {
+            None => SearchSettings::reference(self.space, self.dataset),
+            Some(f) => {
+                let space = f.take_parsed::<SpaceName>("space")?;
+                let dataset = f.take_parsed::<DatasetName>("dataset")?;
+                let space = if take("space") {
+                    self.space
+                } else {
+                    space.unwrap_or(self.space)
+                };
+                let dataset = if take("dataset") {
+                    self.dataset
+                } else {
+                    dataset.unwrap_or(self.dataset)
+                };
+                pt = f.take_table("pt")?.map(|table| ConfigFile {
+                    path: f.path.clone(),
+                    table,
+                });
+                let base = SearchSettings::reference(space, dataset);
+                darts_pt::config::merge_over(&base, &f.table, &f.path)?
+            }
+        };
+        if quick {
             s.apply_quick_preset();
         }
-        s.data_dir = self.data_dir.clone();
-        s.method = self.method;
-        s.second_order = self.second_order;
-        s.seed = self.seed;
-        s.device = self.compute.device;
-        s.augment = !self.no_augment;
-        s.cutout = self.cutout;
-        s.cutout_length = self.cutout_length;
-        s.cutout_prob = self.cutout_prob;
-        if let Some(v) = self.epochs {
-            s.epochs = v;
+        if take("data_dir") {
+            s.data_dir = self.data_dir.clone();
         }
-        if let Some(v) = self.batch_size {
-            s.batch_size = v;
+        if take("method") {
+            s.method = self.method;
         }
+        if take("second_order") {
+            s.second_order = self.second_order;
+        }
+        if take("seed") {
+            s.seed = self.seed;
+        }
+        if take("device") {
+            s.device = self.compute.device;
+        }
+        if take("no_augment") {
+            s.augment = !self.no_augment;
+        }
+        if take("cutout") {
+            s.cutout = self.cutout;
+        }
+        if take("cutout_length") {
+            s.cutout_length = self.cutout_length;
+        }
+        if take("cutout_prob") {
+            s.cutout_prob = self.cutout_prob;
+        }
+        let set = |dst: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        };
+        set(&mut s.epochs, self.epochs);
+        set(&mut s.batch_size, self.batch_size);
+        set(&mut s.init_channels, self.init_channels);
+        set(&mut s.layers, self.layers);
+        set(&mut s.digits_size, self.digits_size);
         if self.limit_train.is_some() {
             s.limit_train = self.limit_train;
         }
-        if let Some(v) = self.init_channels {
-            s.init_channels = v;
+        let h = &mut s.hyper;
+        for (dst, v) in [
+            (&mut h.learning_rate, self.learning_rate),
+            (&mut h.learning_rate_min, self.learning_rate_min),
+            (&mut h.momentum, self.momentum),
+            (&mut h.weight_decay, self.weight_decay),
+            (&mut h.arch_learning_rate, self.arch_learning_rate),
+            (&mut h.arch_weight_decay, self.arch_weight_decay),
+            (&mut h.grad_clip, self.grad_clip),
+            (&mut h.epsilon_alpha, self.epsilon_alpha),
+            (&mut s.train_portion, self.train_portion),
+        ] {
+            if let Some(v) = v {
+                *dst = v;
+            }
         }
-        if let Some(v) = self.layers {
-            s.layers = v;
-        }
-        if let Some(v) = self.digits_size {
-            s.digits_size = v;
-        }
-        s
+        Ok((s, pt))
     }
 }
 
@@ -172,9 +329,19 @@ pub enum Preset {
 /// PT selection flags.
 #[derive(Args, Debug, Clone)]
 pub struct PtArgs {
-    /// Scoring criterion: acc (keep the op whose removal lowers accuracy most) or loss.
-    #[arg(long, default_value = "acc", value_parser = parse_enum::<Criterion>)]
-    pub crit: Criterion,
+    /// Scoring criterion of every decision: acc (keep the op whose removal lowers accuracy
+    /// most) or loss [default: acc]; --crit-normal, --crit-reduce and --crit-edge override it.
+    #[arg(long, value_parser = parse_enum::<Criterion>)]
+    pub crit: Option<Criterion>,
+    /// Criterion of the op decisions on normal cells (NB201: every cell).
+    #[arg(long, value_parser = parse_enum::<Criterion>)]
+    pub crit_normal: Option<Criterion>,
+    /// Criterion of the op decisions on reduction cells.
+    #[arg(long, value_parser = parse_enum::<Criterion>)]
+    pub crit_reduce: Option<Criterion>,
+    /// Criterion of the topology decisions (which two edges a node keeps).
+    #[arg(long, value_parser = parse_enum::<Criterion>)]
+    pub crit_edge: Option<Criterion>,
     /// Order of undecided edges: random (from the run seed, as the reference) or fixed.
     #[arg(long, default_value = "random", value_parser = parse_enum::<EdgeOrder>)]
     pub edge_order: EdgeOrder,
@@ -200,31 +367,67 @@ pub struct PtArgs {
 }
 
 impl PtArgs {
-    pub fn settings(&self, preset: Preset, search: &SearchSettings) -> PtSettings {
+    /// Settings: the reference's for `search` (tuning at its learning rate / 10), the quick
+    /// preset's changes (`quick`), a `--config` file's values (`file`) and then the flags that
+    /// apply: all of them without a file, the typed ones with one.
+    pub fn settings(
+        &self,
+        quick: bool,
+        search: &SearchSettings,
+        file: Option<&ConfigFile>,
+        given: Given,
+    ) -> anyhow::Result<PtSettings> {
+        let take = |id: &str| file.is_none() || given.typed(id);
         let mut p = PtSettings {
             tune_lr: search.hyper.learning_rate / 10.0,
             ..PtSettings::default()
         };
-        if preset == Preset::Quick {
+        if quick {
             p.proj_intv = 1;
             if search.space != SpaceName::Nb201 {
                 // 240 evaluations in DARTS-like spaces: score on 256 validation images.
                 p.eval_limit = Some(256);
             }
         }
-        p.crit = self.crit;
-        p.edge_order = self.edge_order;
-        p.eval = self.eval;
-        p.eval_limit = self.eval_limit;
-        p.topology = self.topology;
-        p.none_genotype = self.none_genotype;
+        if let Some(f) = file {
+            let mut table = f.table.clone();
+            PtSettings::expand_crit(&mut table);
+            p = darts_pt::config::merge_over(&p, &table, &f.path)?;
+        }
+        if let Some(c) = self.crit {
+            p.set_crit(c);
+        }
+        for (dst, v) in [
+            (&mut p.crit_normal, self.crit_normal),
+            (&mut p.crit_reduce, self.crit_reduce),
+            (&mut p.crit_edge, self.crit_edge),
+        ] {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        }
+        if take("edge_order") {
+            p.edge_order = self.edge_order;
+        }
+        if take("eval") {
+            p.eval = self.eval;
+        }
+        if take("topology") {
+            p.topology = self.topology;
+        }
+        if take("none_genotype") {
+            p.none_genotype = self.none_genotype;
+        }
+        if self.eval_limit.is_some() {
+            p.eval_limit = self.eval_limit;
+        }
         if let Some(v) = self.proj_intv {
             p.proj_intv = v;
         }
         if let Some(v) = self.tune_lr {
             p.tune_lr = v;
         }
-        p
+        Ok(p)
     }
 }
 
@@ -246,6 +449,11 @@ pub struct SelectArgs {
     /// Discard an earlier PT selection of this run and select again.
     #[arg(long)]
     pub force: bool,
+    /// PT settings file (a run's pt/settings.toml, any part of one, or a config file with a
+    /// `[pt]` table): its values replace the defaults, and a flag replaces a value of the file
+    /// only when it is typed.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -457,7 +665,7 @@ pub fn parse_backend(s: &str) -> Result<Backend, String> {
 pub struct TrainArgs {
     /// The DARTS genotype: `Genotype(...)` text, a file holding it, or a search run directory
     /// (its PT genotype; see --which). A NAS-Bench-201 string is accepted too.
-    #[arg(long, required_unless_present_any = ["arch_string", "resume"])]
+    #[arg(long, required_unless_present_any = ["arch_string", "resume", "config"])]
     pub genotype: Option<String>,
     /// A NAS-Bench-201 cell, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'.
     #[arg(long, conflicts_with = "genotype")]
@@ -518,6 +726,11 @@ pub struct TrainArgs {
     /// Size the embedded digits are upsampled to [default: 16].
     #[arg(long)]
     pub digits_size: Option<usize>,
+    /// Settings file (a training run's config.toml, or any part of one; its `architecture` is
+    /// used unless --genotype or --arch-string is typed): its values replace the defaults, and a
+    /// flag replaces a value of the file only when it is typed.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub compute: DeviceArgs,
     #[command(flatten)]
@@ -525,20 +738,75 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    pub fn settings(&self) -> anyhow::Result<TrainSettings> {
-        let arch = match (&self.genotype, &self.arch_string) {
-            (Some(g), _) => Architecture::resolve(g, self.which)?,
-            (None, Some(a)) => a.parse::<Nb201Arch>().map(Architecture::Nb201)?,
-            (None, None) => anyhow::bail!("give --genotype or --arch-string"),
+    /// Settings: the reference's for the architecture and dataset with the preset (or the
+    /// `--config` file laid over the reference's), then every flag that applies: all of them
+    /// without a file, the typed ones with one.
+    pub fn settings(&self, given: Given) -> anyhow::Result<TrainSettings> {
+        let mut file = ConfigFile::read(&self.config)?;
+        let take = |id: &str| self.config.is_none() || given.typed(id);
+        let typed_arch = match (&self.genotype, &self.arch_string) {
+            (Some(g), _) => Some(Architecture::resolve(g, self.which)?),
+            (None, Some(a)) => Some(a.parse::<Nb201Arch>().map(Architecture::Nb201)?),
+            (None, None) => None,
         };
-        let mut s = TrainSettings::reference(&arch, self.dataset);
-        s.apply_preset(self.preset);
-        s.data_dir = self.data_dir.clone();
-        s.seed = self.seed;
-        s.device = self.compute.device;
-        s.auxiliary_weight = self.auxiliary_weight;
-        s.cutout_length = self.cutout_length;
-        s.learning_rate = self.learning_rate;
+        let mut s = match &mut file {
+            None => {
+                let Some(arch) = typed_arch else {
+                    anyhow::bail!("give --genotype or --arch-string");
+                };
+                let mut s = TrainSettings::reference(&arch, self.dataset);
+                s.apply_preset(self.preset);
+                s
+            }
+            Some(f) => {
+                let file_arch = match f.table.remove("architecture") {
+                    None => None,
+                    Some(toml::Value::String(a)) => {
+                        Some(a.parse::<Architecture>().map_err(|e| {
+                            anyhow::anyhow!("{}: `architecture`: {e}", f.path.display())
+                        })?)
+                    }
+                    Some(_) => {
+                        anyhow::bail!("{}: `architecture` must be a string", f.path.display())
+                    }
+                };
+                let Some(arch) = typed_arch.or(file_arch) else {
+                    anyhow::bail!(
+                        "{} has no `architecture`; give --genotype or --arch-string",
+                        f.path.display()
+                    );
+                };
+                let dataset = f.take_parsed::<DatasetName>("dataset")?;
+                let dataset = if take("dataset") {
+                    self.dataset
+                } else {
+                    dataset.unwrap_or(self.dataset)
+                };
+                let mut base = TrainSettings::reference(&arch, dataset);
+                if take("preset") {
+                    base.apply_preset(self.preset);
+                }
+                darts_pt::config::merge_over(&base, &f.table, &f.path)?
+            }
+        };
+        if take("data_dir") {
+            s.data_dir = self.data_dir.clone();
+        }
+        if take("seed") {
+            s.seed = self.seed;
+        }
+        if take("device") {
+            s.device = self.compute.device;
+        }
+        if take("auxiliary_weight") {
+            s.auxiliary_weight = self.auxiliary_weight;
+        }
+        if take("cutout_length") {
+            s.cutout_length = self.cutout_length;
+        }
+        if take("learning_rate") {
+            s.learning_rate = self.learning_rate;
+        }
         if self.no_auxiliary {
             s.auxiliary = false;
         }

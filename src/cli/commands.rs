@@ -126,6 +126,7 @@ pub fn run_search(
     resume: bool,
     quiet: bool,
 ) -> anyhow::Result<run::SearchOutcome> {
+    let _lock = RunDir::new(run_dir).lock("darts-pt search")?;
     let printer = Printer::new(quiet);
     let out = block_on(run::search_in(
         settings,
@@ -138,8 +139,9 @@ pub fn run_search(
     Ok(out?)
 }
 
-pub fn search(args: &SearchArgs) -> anyhow::Result<()> {
-    let settings = args.settings(Preset::Paper);
+pub fn search(args: &SearchArgs, given: Given) -> anyhow::Result<()> {
+    let (settings, _) = args.settings(false, given)?;
+    settings.validate()?;
     let (run_dir, resume) = run_dir_of(args);
     let out = run_search(&settings, &run_dir, resume, args.output.quiet)?;
     if out.stopped {
@@ -175,9 +177,10 @@ pub fn run_pt(
     Ok(out?)
 }
 
-pub fn select_cmd(args: &SelectArgs) -> anyhow::Result<()> {
+pub fn select_cmd(args: &SelectArgs, given: Given) -> anyhow::Result<()> {
     let store = RunDir::new(&args.run);
     let search = rundir::read_settings(&store)?;
+    let _lock = store.lock("darts-pt select")?;
     if args.method != SelectMethod::Pt {
         select::select_magnitude(&args.run)?;
     }
@@ -190,7 +193,19 @@ pub fn select_cmd(args: &SelectArgs) -> anyhow::Result<()> {
                 args.run.display()
             );
         }
-        let pt = args.pt.settings(Preset::Paper, &search);
+        // A `--config` file's `[pt]` table, or the whole file as PT settings.
+        let file = match ConfigFile::read(&args.config)? {
+            Some(mut f) => Some(match f.table.remove("pt") {
+                Some(toml::Value::Table(table)) => ConfigFile {
+                    path: f.path,
+                    table,
+                },
+                Some(_) => anyhow::bail!("{}: `pt` must be a table", f.path.display()),
+                None => f,
+            }),
+            None => None,
+        };
+        let pt = args.pt.settings(false, &search, file.as_ref(), given)?;
         let out = run_pt(&args.run, &pt, args.resume, args.quiet)?;
         if out.stopped {
             anyhow::bail!("selection stopped; continue with --resume");
@@ -199,9 +214,15 @@ pub fn select_cmd(args: &SelectArgs) -> anyhow::Result<()> {
     print_selection(&args.run)
 }
 
-pub fn run_cmd(args: &RunArgs) -> anyhow::Result<()> {
+pub fn run_cmd(args: &RunArgs, given: Given) -> anyhow::Result<()> {
     let (run_dir, resume) = run_dir_of(&args.search);
-    let settings = args.search.settings(args.preset);
+    // With a --config file the preset applies only when typed.
+    let quick =
+        args.preset == Preset::Quick && (args.search.config.is_none() || given.typed("preset"));
+    let (settings, pt_file) = args.search.settings(quick, given)?;
+    if !resume {
+        settings.validate()?;
+    }
     let quiet = args.search.output.quiet;
     // A resumed run's own settings decide the selection defaults (its `pt/settings.toml`, written
     // when it started, wins anyway).
@@ -210,7 +231,8 @@ pub fn run_cmd(args: &RunArgs) -> anyhow::Result<()> {
     } else {
         settings.clone()
     };
-    let pt = args.pt.settings(args.preset, &search);
+    let pt = args.pt.settings(quick, &search, pt_file.as_ref(), given)?;
+    let _lock = RunDir::new(&run_dir).lock("darts-pt run")?;
     let printer = Printer::new(quiet);
     let end = run_job_with(&settings, &pt, &run_dir, resume, &CTRL_C, &mut |e| {
         printer.on(e)
@@ -256,11 +278,12 @@ pub fn lookup(args: &LookupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn import_cmd(args: &ImportArgs) -> anyhow::Result<()> {
-    let settings = args.search.settings(Preset::Paper);
+pub fn import_cmd(args: &ImportArgs, given: Given) -> anyhow::Result<()> {
+    let (settings, _) = args.search.settings(false, given)?;
     let Some(out) = &args.search.output.out else {
         anyhow::bail!("give --out RUN_DIR");
     };
+    let _lock = RunDir::new(out).lock("darts-pt import")?;
     let g = darts_pt::import::import_reference(&args.from_darts_pt, &settings, out)?;
     println!(
         "imported {} into {}",
@@ -275,6 +298,7 @@ pub fn import_cmd(args: &ImportArgs) -> anyhow::Result<()> {
 pub fn score_cmd(args: &ScoreArgs) -> anyhow::Result<()> {
     let loaded = select::load_run(&RunDir::new(&args.run))?;
     let batch = darts_pt::score::FixedBatch::read(&args.batch)?;
+    batch.check(&loaded.cfg, &args.batch)?;
     let space = darts_pt::space::SearchSpace::new(loaded.settings.space);
     let bn = match args.bn {
         BnArg::Train => BnMode::BatchStats,
@@ -394,15 +418,16 @@ pub fn network_info_cmd(args: &InfoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn train_cmd(args: &TrainArgs) -> anyhow::Result<()> {
+pub fn train_cmd(args: &TrainArgs, given: Given) -> anyhow::Result<()> {
     let (run_dir, resume) = args
         .output
         .run_dir(&format!("train-{}-s{}", args.dataset, args.seed));
     let settings = if resume {
         train::read_train_settings(&run_dir)?
     } else {
-        args.settings()?
+        args.settings(given)?
     };
+    let _lock = RunDir::new(&run_dir).lock("darts-pt train")?;
     let bar = ProgressBar::hidden();
     let mut on_event = train_printer(&bar, args.output.quiet);
     let out = train::train(&settings, &run_dir, resume, &mut on_event)?;

@@ -116,7 +116,13 @@ fn install_ctrl_c() {
 /// Parse the command line, run the subcommand, print its error (each cause once).
 pub fn main() -> ExitCode {
     keep_freed_memory();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // Which flags were typed (a `--config` file is overridden only by those).
+    let given = Given(matches.subcommand().map(|(_, m)| m));
     if matches!(
         cli.command,
         Command::Search(_) | Command::Select(_) | Command::Run(_)
@@ -128,13 +134,13 @@ pub fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Info(args) => info(args).context("info"),
-        Command::Search(args) => search(args).context("search"),
-        Command::Select(args) => select_cmd(args).context("select"),
-        Command::Run(args) => run_cmd(args).context("run"),
+        Command::Search(args) => search(args, given).context("search"),
+        Command::Select(args) => select_cmd(args, given).context("select"),
+        Command::Run(args) => run_cmd(args, given).context("run"),
         Command::Lookup(args) => lookup(args).context("lookup"),
-        Command::Import(args) => import_cmd(args).context("import"),
+        Command::Import(args) => import_cmd(args, given).context("import"),
         Command::Score(args) => score_cmd(args).context("score"),
-        Command::Train(args) => train_cmd(args).context("train"),
+        Command::Train(args) => train_cmd(args, given).context("train"),
         Command::Evaluate(args) => evaluate_cmd(args).context("evaluate"),
         Command::Bench(args) => bench_cmd(args).context("bench"),
         #[cfg(feature = "gui")]

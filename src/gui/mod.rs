@@ -139,6 +139,18 @@ pub struct ViewState {
     pub source: GenotypeSource,
 }
 
+impl ViewState {
+    /// Keep the view inside `space`: a cell type it has (a DARTS run's reduce cell does not exist
+    /// in an NB201 run) and an edge of that cell type.
+    pub fn fit(&mut self, space: &crate::space::SearchSpace) {
+        if !space.cell_types().contains(&self.cell) {
+            self.cell = CellType::Normal;
+        }
+        let edges = space.edges(self.cell).len();
+        self.edge = self.edge.min(edges.saturating_sub(1));
+    }
+}
+
 /// The app.
 pub struct App {
     /// Current tab.
@@ -194,6 +206,7 @@ impl App {
             Ok(r) => {
                 self.status = format!("opened {}", dir.display());
                 self.form.out = dir.display().to_string();
+                self.view.fit(&r.space());
                 self.record = Some(r);
                 self.tab = Tab::Watch;
                 self.view.edge = 0;
@@ -214,6 +227,7 @@ impl App {
         let dir = PathBuf::from(self.form.out.trim());
         let mut record = RunRecord::new(s.clone(), Some(pt.clone()));
         record.run_dir = Some(dir.clone());
+        self.view.fit(&record.space());
         self.record = Some(record);
         let ctx = ctx.clone();
         self.worker = Some(Worker::start(s, pt, dir, false, move || {
@@ -545,8 +559,13 @@ impl App {
                 ui.end_row();
                 ui.label("PT criterion");
                 ui.horizontal(|ui| {
-                    ui.selectable_value(&mut f.pt.crit, Criterion::Acc, "acc");
-                    ui.selectable_value(&mut f.pt.crit, Criterion::Loss, "loss");
+                    // One criterion for every decision here; the CLI sets them one by one.
+                    let mut c = f.pt.crit_normal;
+                    ui.selectable_value(&mut c, Criterion::Acc, "acc");
+                    ui.selectable_value(&mut c, Criterion::Loss, "loss");
+                    if c != f.pt.crit_normal {
+                        f.pt.set_crit(c);
+                    }
                 });
                 ui.end_row();
                 ui.label("PT edge order");
@@ -708,6 +727,7 @@ impl App {
     fn alpha_views(&mut self, ui: &mut egui::Ui) {
         let Some(r) = &self.record else { return };
         let space = r.space();
+        self.view.fit(&space);
         ui.horizontal(|ui| {
             ui.label(RichText::new("α (softmax)").strong());
             for &c in space.cell_types() {

@@ -25,9 +25,13 @@ pub fn spawn_job(
     sink: Sink,
 ) {
     std::thread::spawn(move || {
-        let result =
-            crate::job::run_job_with(&settings, &pt, &run_dir, resume, &control, &mut |e| {
-                sink.send(Message::Event(e))
+        // The app writes the run directory: it holds its lock as the CLI does.
+        let result = crate::rundir::RunDir::new(&run_dir)
+            .lock("darts-pt gui")
+            .and_then(|_lock| {
+                crate::job::run_job_with(&settings, &pt, &run_dir, resume, &control, &mut |e| {
+                    sink.send(Message::Event(e))
+                })
             });
         control.set_done();
         sink.send(Message::Ended(result.map_err(|e| e.to_string())));

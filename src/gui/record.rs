@@ -120,9 +120,7 @@ impl RunRecord {
         let store = RunDir::new(run_dir);
         let settings = rundir::read_settings(&store)?;
         // An unreadable PT settings file only hides them in the view.
-        let pt_settings = rundir::read_toml(&store, RunDir::PT_SETTINGS)
-            .ok()
-            .flatten();
+        let pt_settings = crate::select::read_pt_settings(&store).ok().flatten();
         let mut r = RunRecord::new(settings, pt_settings);
         for e in crate::job::replay(&store)? {
             r.apply(&e);

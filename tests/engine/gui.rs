@@ -62,6 +62,27 @@ fn snapshots_darts_cells_and_reduce_alpha() {
     h.snapshot("watch_darts_reduce");
 }
 
+/// Issue 17: the view's cell type was kept across runs, and the α views then indexed the reduce
+/// cell of an NB201 run (a panic). Opening an NB201 run while a DARTS run's reduce cell is shown
+/// now falls back to the normal cell.
+#[test]
+fn reduce_cell_view_survives_opening_an_nb201_run() {
+    let mut h = opened("darts-cifar10", Tab::Watch);
+    h.state_mut().view.cell = CellType::Reduce;
+    h.state_mut().view.edge = 13;
+    h.run();
+    h.state_mut().open(&fixture("nb201-digits"));
+    h.state_mut().tab = Tab::Watch;
+    h.run();
+    assert_eq!(h.state().view.cell, CellType::Normal);
+    assert!(h.state().view.edge < 6, "edge {}", h.state().view.edge);
+    // The same holds when the NB201 record arrives without `open` (a run started from the form).
+    h.state_mut().view.cell = CellType::Reduce;
+    h.state_mut().view.edge = 13;
+    h.run();
+    assert_eq!(h.state().view.cell, CellType::Normal);
+}
+
 #[test]
 fn snapshot_configure() {
     let mut h = harness(App::new("lavapipe (test)"));
@@ -174,7 +195,14 @@ fn live_tiny_run_shows_a_decision_and_stops() {
     // Change a setting through the UI: the PT criterion.
     h.get_by_label("loss").click();
     h.run();
-    assert_eq!(h.state().form.pt.crit, darts_pt::select::Criterion::Loss);
+    assert_eq!(
+        h.state().form.pt.crit_normal,
+        darts_pt::select::Criterion::Loss
+    );
+    assert_eq!(
+        h.state().form.pt.crit_edge,
+        darts_pt::select::Criterion::Loss
+    );
     {
         let f = &mut h.state_mut().form;
         f.settings.epochs = 1;
