@@ -556,25 +556,33 @@ pub mod fault {
 
     thread_local! {
         static WRITES_LEFT: Cell<Option<usize>> = const { Cell::new(None) };
+        static FIRED_AT: std::cell::RefCell<Option<std::path::PathBuf>> =
+            const { std::cell::RefCell::new(None) };
     }
 
     /// Let `k` more files be written on this thread, then fail every write (`None`: off).
     pub fn fail_after_writes(k: Option<usize>) {
         WRITES_LEFT.with(|c| c.set(k));
+        FIRED_AT.with(|f| f.borrow_mut().take());
     }
 
-    /// Whether the injected fault has fired (no writes left).
-    pub fn fired() -> bool {
-        WRITES_LEFT.with(|c| c.get() == Some(0))
+    /// The first file whose write the injected fault stopped (`None`: it has not fired).
+    pub fn fired_at() -> Option<std::path::PathBuf> {
+        FIRED_AT.with(|f| f.borrow().clone())
     }
 
     /// Called with each file once its bytes are written, before it is put in place.
     pub(crate) fn after_file_written(path: &Path) -> Result<()> {
         WRITES_LEFT.with(|c| match c.get() {
-            Some(0) => Err(Error::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::other("injected fault: the process stopped here"),
-            }),
+            Some(0) => {
+                FIRED_AT.with(|f| {
+                    f.borrow_mut().get_or_insert_with(|| path.to_path_buf());
+                });
+                Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other("injected fault: the process stopped here"),
+                })
+            }
             Some(k) => {
                 c.set(Some(k - 1));
                 Ok(())

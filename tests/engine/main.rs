@@ -452,6 +452,7 @@ mod bench;
 mod fidelity;
 #[cfg(feature = "gui")]
 mod gui;
+mod hardening;
 mod import;
 mod job;
 mod kernels;
