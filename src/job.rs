@@ -78,7 +78,8 @@ pub fn replay(store: &dyn RunStore) -> Result<Vec<Event>> {
     let steps = settings
         .limit_train
         .map(|n| {
-            let half = ((settings.train_portion * n as f64).floor() as usize).clamp(1, n.max(2) - 1);
+            let half =
+                ((settings.train_portion * n as f64).floor() as usize).clamp(1, n.max(2) - 1);
             half.div_ceil(settings.batch_size.max(1))
         })
         .unwrap_or(0);

@@ -56,7 +56,9 @@ fn cli(args: &[&str]) -> (i32, String) {
 fn write_batch(path: &Path, shape: [usize; 4], labels: &[i64]) {
     use safetensors::tensor::TensorView;
     let n: usize = shape.iter().product();
-    let x: Vec<u8> = (0..n).flat_map(|i| (i as f32 * 1e-3).to_le_bytes()).collect();
+    let x: Vec<u8> = (0..n)
+        .flat_map(|i| (i as f32 * 1e-3).to_le_bytes())
+        .collect();
     let y: Vec<u8> = labels.iter().flat_map(|v| v.to_le_bytes()).collect();
     let views = vec![
         (
@@ -87,7 +89,10 @@ fn score_checks_the_batch_against_the_run() {
     write_batch(&label, [2, 1, 8, 8], &[0, 10]);
     let (code, err) = cli(&["score", "--run", d, "--batch", label.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("label 10") && err.contains("10 classes"), "{err}");
+    assert!(
+        err.contains("label 10") && err.contains("10 classes"),
+        "{err}"
+    );
     let good = dir.join("good.safetensors");
     write_batch(&good, [2, 1, 8, 8], &[0, 9]);
     let (code, err) = cli(&["score", "--run", d, "--batch", good.to_str().unwrap()]);
@@ -99,7 +104,10 @@ fn load_err(dir: &Path) -> String {
     let e = select::load_run(&RunDir::new(dir)).err().expect("an error");
     assert!(matches!(e, Error::Checkpoint { .. }), "{e:?}");
     let m = e.to_string();
-    assert!(!m.contains("Io(\"") && !m.contains("Validation(\""), "debug text: {m}");
+    assert!(
+        !m.contains("Io(\"") && !m.contains("Validation(\""),
+        "debug text: {m}"
+    );
     m
 }
 
@@ -118,23 +126,34 @@ fn checkpoints_that_do_not_fit_are_errors_naming_file_and_tensor() {
     // Truncated weights.
     std::fs::write(ck(&dir, "supernet.bpk"), &bpk[..100]).unwrap();
     let m = load_err(&dir);
-    assert!(m.contains("supernet.bpk") && m.contains("cannot be read"), "{m}");
+    assert!(
+        m.contains("supernet.bpk") && m.contains("cannot be read"),
+        "{m}"
+    );
     // Weights of another supernet size: the first mismatch and a count, not 140 lines.
     std::fs::copy(ck(&other, "supernet.bpk"), ck(&dir, "supernet.bpk")).unwrap();
     let m = load_err(&dir);
-    assert!(m.contains("do not fit") && m.contains("more mismatches"), "{m}");
+    assert!(
+        m.contains("do not fit") && m.contains("more mismatches"),
+        "{m}"
+    );
     assert!(m.len() < 400, "{m}");
     std::fs::write(ck(&dir, "supernet.bpk"), &bpk).unwrap();
     // Optimizer state of another size.
-    std::fs::copy(ck(&other, "state.safetensors"), ck(&dir, "state.safetensors")).unwrap();
+    std::fs::copy(
+        ck(&other, "state.safetensors"),
+        ck(&dir, "state.safetensors"),
+    )
+    .unwrap();
     let m = load_err(&dir);
     assert!(m.contains("state.safetensors") && m.contains("sgd."), "{m}");
     // α of the wrong shape, among them a 1-D α (its width was never checked).
     for shape in [vec![30], vec![5, 6], vec![6, 0]] {
         let n: usize = shape.iter().product();
         let bytes: Vec<u8> = (0..n).flat_map(|_| 0f32.to_le_bytes()).collect();
-        let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), &bytes)
-            .unwrap();
+        let v =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), &bytes)
+                .unwrap();
         std::fs::write(
             ck(&dir, "state.safetensors"),
             safetensors::serialize(vec![("alpha.normal".to_string(), v)], None).unwrap(),
@@ -358,7 +377,10 @@ fn train_resume_without_metrics_is_an_error_not_a_panic() {
     std::fs::remove_file(RunDir::new(&dir).path(RunDir::METRICS)).unwrap();
     let (code, err) = cli(&["train", "--resume", dir.to_str().unwrap(), "--quiet"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("metrics.jsonl") && err.contains("0 of the 1"), "{err}");
+    assert!(
+        err.contains("metrics.jsonl") && err.contains("0 of the 1"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -405,7 +427,10 @@ fn hyper_parameter_flags_are_validated_and_recorded() {
         args.push(&pair);
         let (code, err) = cli(&args);
         assert_eq!(code, 1, "{flag} {value}: {err}");
-        assert!(err.contains(flag) && err.contains(range), "{flag} {value}: {err}");
+        assert!(
+            err.contains(flag) && err.contains(range),
+            "{flag} {value}: {err}"
+        );
         assert!(!RunDir::new(&out).holds_run());
     }
     let mut args = base.to_vec();
@@ -434,11 +459,21 @@ fn hyper_parameter_flags_are_validated_and_recorded() {
     let s = rundir::read_settings(&RunDir::new(&out)).unwrap();
     let h = &s.hyper;
     assert_eq!(
-        (h.learning_rate, h.learning_rate_min, h.momentum, h.weight_decay),
+        (
+            h.learning_rate,
+            h.learning_rate_min,
+            h.momentum,
+            h.weight_decay
+        ),
         (0.05, 0.002, 0.8, 0.0005)
     );
     assert_eq!(
-        (h.arch_learning_rate, h.arch_weight_decay, h.grad_clip, h.epsilon_alpha),
+        (
+            h.arch_learning_rate,
+            h.arch_weight_decay,
+            h.grad_clip,
+            h.epsilon_alpha
+        ),
         (0.0006, 0.002, 3.0, 0.1)
     );
     assert_eq!(s.train_portion, 0.75);
@@ -452,8 +487,14 @@ fn hyper_parameter_flags_are_validated_and_recorded() {
     args.extend(["--learning-rate", "1e30"]);
     let (code, err) = cli(&args);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("non-finite loss") && err.contains("last good checkpoint"), "{err}");
-    assert!(select::load_run(&RunDir::new(&out)).is_err(), "not finished");
+    assert!(
+        err.contains("non-finite loss") && err.contains("last good checkpoint"),
+        "{err}"
+    );
+    assert!(
+        select::load_run(&RunDir::new(&out)).is_err(),
+        "not finished"
+    );
     assert!(RunDir::new(&out).path("checkpoints/LATEST").is_file());
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -474,7 +515,16 @@ fn config_files_and_typed_flags() {
     let out = dir.join("run");
     let o = out.to_str().unwrap();
     // --seed's default (2) does not override the file's 9; the typed --momentum does.
-    let (code, err) = cli(&["search", "--config", c, "--momentum", "0.7", "--quiet", "--out", o]);
+    let (code, err) = cli(&[
+        "search",
+        "--config",
+        c,
+        "--momentum",
+        "0.7",
+        "--quiet",
+        "--out",
+        o,
+    ]);
     assert_eq!(code, 0, "{err}");
     let s = rundir::read_settings(&RunDir::new(&out)).unwrap();
     assert_eq!((s.seed, s.epochs, s.init_channels), (9, 1, 4));
@@ -482,12 +532,26 @@ fn config_files_and_typed_flags() {
     // select: --crit sets all three, --crit-reduce then one of them; the file's [pt] table is
     // read too (proj_intv 0, crit_edge), and --crit overrides its crit_edge.
     let (code, err) = cli(&[
-        "select", "--run", o, "--config", c, "--crit", "loss", "--crit-normal", "acc", "--quiet",
+        "select",
+        "--run",
+        o,
+        "--config",
+        c,
+        "--crit",
+        "loss",
+        "--crit-normal",
+        "acc",
+        "--quiet",
     ]);
     assert_eq!(code, 0, "{err}");
-    let pt = select::read_pt_settings(&RunDir::new(&out)).unwrap().unwrap();
+    let pt = select::read_pt_settings(&RunDir::new(&out))
+        .unwrap()
+        .unwrap();
     use darts_pt::select::Criterion::{Acc, Loss};
-    assert_eq!((pt.crit_normal, pt.crit_reduce, pt.crit_edge), (Acc, Loss, Loss));
+    assert_eq!(
+        (pt.crit_normal, pt.crit_reduce, pt.crit_edge),
+        (Acc, Loss, Loss)
+    );
     assert_eq!(pt.proj_intv, 0);
     // A run directory's own config.toml is a valid --config.
     let again = dir.join("again");
@@ -504,13 +568,31 @@ fn config_files_and_typed_flags() {
     assert_eq!(rundir::read_settings(&RunDir::new(&again)).unwrap(), s);
     // Unknown keys and bad values name the file and the key.
     std::fs::write(&cfg, "epochs = 1\n[hyper]\nlearnig_rate = 0.1\n").unwrap();
-    let (code, err) = cli(&["search", "--config", c, "--out", dir.join("x").to_str().unwrap()]);
+    let (code, err) = cli(&[
+        "search",
+        "--config",
+        c,
+        "--out",
+        dir.join("x").to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("search.toml") && err.contains("`hyper.learnig_rate`"), "{err}");
+    assert!(
+        err.contains("search.toml") && err.contains("`hyper.learnig_rate`"),
+        "{err}"
+    );
     std::fs::write(&cfg, "epochs = \"many\"\n").unwrap();
-    let (code, err) = cli(&["search", "--config", c, "--out", dir.join("x").to_str().unwrap()]);
+    let (code, err) = cli(&[
+        "search",
+        "--config",
+        c,
+        "--out",
+        dir.join("x").to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("search.toml") && err.contains("epochs"), "{err}");
+    assert!(
+        err.contains("search.toml") && err.contains("epochs"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -519,7 +601,9 @@ fn config_files_and_typed_flags() {
 fn old_pt_settings_with_one_criterion_still_read() {
     let run = Path::new("tests/fixtures/runs/nb201-digits");
     let text = std::fs::read_to_string(run.join("pt/settings.toml")).unwrap();
-    let pt = select::read_pt_settings(&RunDir::new(run)).unwrap().unwrap();
+    let pt = select::read_pt_settings(&RunDir::new(run))
+        .unwrap()
+        .unwrap();
     if let Some(line) = text.lines().find(|l| l.starts_with("crit =")) {
         let c = if line.contains("loss") {
             select::Criterion::Loss
