@@ -910,7 +910,9 @@ impl App {
                     .unwrap_or_else(|e| e);
             }
             if ui.button("Save metrics").clicked() {
-                self.status = platform::save_file(&base, "metrics_export.json", &r.summary_json())
+                self.status = r
+                    .summary_json()
+                    .and_then(|b| platform::save_file(&base, "metrics_export.json", &b))
                     .unwrap_or_else(|e| e);
             }
             if ui.button("Save PNG").clicked() {

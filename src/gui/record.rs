@@ -140,7 +140,8 @@ impl RunRecord {
     /// Everything the run measured as pretty JSON (the "Save metrics" export): settings, search
     /// epochs with softmax(α), PT tuning epochs, every PT decision with its scores, both genotypes
     /// and, for NAS-Bench-201 cells, their benchmark accuracies.
-    pub fn summary_json(&self) -> Vec<u8> {
+    /// Errors: the record cannot be serialised (the message says why).
+    pub fn summary_json(&self) -> std::result::Result<Vec<u8>, String> {
         let lookup = |g: &Option<String>| {
             g.as_deref()
                 .and_then(|t| t.parse::<crate::genotype::Nb201Arch>().ok())
@@ -158,7 +159,7 @@ impl RunRecord {
             "nb201_magnitude": lookup(&self.magnitude),
             "nb201_pt": lookup(&self.pt),
         });
-        serde_json::to_vec_pretty(&v).unwrap_or_default()
+        serde_json::to_vec_pretty(&v).map_err(|e| format!("cannot export the metrics: {e}"))
     }
 
     /// Fold one job event into the record.
