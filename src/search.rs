@@ -287,8 +287,7 @@ impl Trainer {
             (loss.inner(), correct.inner().float())
         } else {
             let (grads, loss, correct) = if self.second_order && self.method == Method::Darts {
-                let (g, loss, correct) = self.second_order_grads(train, valid, lr).await?;
-                (g.into_iter().map(Some).collect(), loss, correct)
+                self.second_order_grads(train, valid, lr).await?
             } else {
                 let (g, loss, correct) = self.first_order_alpha_grads(valid);
                 (g, loss.inner(), correct.inner().float())
@@ -355,30 +354,39 @@ impl Trainer {
     /// gradient (the reference computes them and zeroes them unused: no number changes). BN
     /// running statistics are shared with `self.net` and updated as in the reference.
     ///
-    /// A cell type whose every edge PT has fixed (its α is then not in the graph) has no
-    /// gradient (`None`): the reference's Adam skips a parameter without a gradient, and so does
-    /// [`Trainer::apply_alpha_grads`]. When no α is in the graph at all (NB201 tuning after the
-    /// last decision) there is nothing to differentiate: the pass only measures, and updates the
-    /// BN running statistics as the reference's does.
+    /// A cell type whose every edge PT has fixed has a zero gradient, not none: the reference
+    /// overwrites the fixed rows of softmax(α) in place, so its α stays in the graph with a zero
+    /// gradient and Adam still steps it (weight decay, moments). Here the fixed rows are
+    /// constants, so such an α is not in the graph and gets zeros explicitly. When no α is in
+    /// the graph at all (NB201 tuning after its last decision) there is nothing to
+    /// differentiate: the pass only measures (and updates the BN running statistics, as the
+    /// reference's does), and every α gets zeros.
     fn first_order_alpha_grads(
         &self,
         valid: &Batch,
-    ) -> (Vec<Option<Tensor<2>>>, Tensor<1>, Tensor<1, Int>) {
+    ) -> (Vec<Tensor<2>>, Tensor<1>, Tensor<1, Int>) {
         let logits = self.net.clone().no_grad().forward(
             valid.images.clone(),
             &self.weights(false),
             BnMode::Train,
         );
         let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
+        let zeros = |c: CellType| self.alpha_param(c).val().inner().zeros_like();
         if !loss.is_require_grad() {
-            return (vec![None; self.alphas.cell_types().len()], loss, correct);
+            let g = self.alphas.cell_types().into_iter().map(zeros).collect();
+            return (g, loss, correct);
         }
         let grads = loss.backward();
         let g = self
             .alphas
             .cell_types()
-            .iter()
-            .map(|&c| self.alpha_param(c).val().grad(&grads))
+            .into_iter()
+            .map(|c| {
+                self.alpha_param(c)
+                    .val()
+                    .grad(&grads)
+                    .unwrap_or_else(|| zeros(c))
+            })
             .collect();
         (g, loss, correct)
     }
@@ -390,9 +398,8 @@ impl Trainer {
         }
     }
 
-    fn apply_alpha_grads(&mut self, grads: Vec<Option<Tensor<2>>>) {
+    fn apply_alpha_grads(&mut self, grads: Vec<Tensor<2>>) {
         for (cell, g) in self.alphas.cell_types().into_iter().zip(grads) {
-            let Some(g) = g else { continue };
             match cell {
                 CellType::Normal => {
                     let p = self.alphas.normal.clone();
