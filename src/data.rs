@@ -11,6 +11,12 @@
 //! * `cifar100`: binary version (`train.bin`, `test.bin`, records of coarse + fine label + 3,072 bytes;
 //!   the fine label is used).
 //! * `fashion-mnist` / `mnist`: IDX files, plain or gzip (`train-images-idx3-ubyte[.gz]`, …).
+//! * `svhn`: the official `train_32x32.mat` / `test_32x32.mat` (MATLAB v5, compressed or not):
+//!   `X` is uint8 `[32, 32, 3, N]` (column-major: height, width, channel, image) and `y` is
+//!   `[N, 1]` with labels 1..10, 10 standing for the digit 0 (as torchvision reads them).
+//! * `imagenet16-120`: NAS-Bench-201's pickled `train_data_batch_1..10` and `val_data` (dicts with
+//!   `data`, a uint8 numpy array `[N, 768]` of 3×16×16 images, and `labels` 1..1000). As
+//!   NAS-Bench-201 does, images labelled 1..120 are kept as 0..119 and the others skipped.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -36,24 +42,32 @@ pub enum DatasetName {
     FashionMnist,
     /// MNIST IDX files.
     Mnist,
+    /// SVHN, the official MATLAB files (`train_32x32.mat`, `test_32x32.mat`).
+    Svhn,
+    /// ImageNet16-120: NAS-Bench-201's 16×16 ImageNet subset (classes 1..120 of the pickled
+    /// `train_data_batch_1..10` and `val_data`).
+    ImageNet16,
 }
 
 impl DatasetName {
     /// Every dataset, in CLI order.
-    pub const ALL: [DatasetName; 5] = [
+    pub const ALL: [DatasetName; 7] = [
         DatasetName::Digits,
         DatasetName::Cifar10,
         DatasetName::Cifar100,
         DatasetName::FashionMnist,
         DatasetName::Mnist,
+        DatasetName::Svhn,
+        DatasetName::ImageNet16,
     ];
 
     /// Image channels and classes of the dataset's images (before any upsampling).
     pub fn channels_and_classes(self) -> (usize, usize) {
         match self {
             DatasetName::Digits | DatasetName::FashionMnist | DatasetName::Mnist => (1, 10),
-            DatasetName::Cifar10 => (3, 10),
+            DatasetName::Cifar10 | DatasetName::Svhn => (3, 10),
             DatasetName::Cifar100 => (3, 100),
+            DatasetName::ImageNet16 => (3, 120),
         }
     }
 
@@ -65,6 +79,8 @@ impl DatasetName {
             DatasetName::Cifar100 => "cifar100",
             DatasetName::FashionMnist => "fashion-mnist",
             DatasetName::Mnist => "mnist",
+            DatasetName::Svhn => "svhn",
+            DatasetName::ImageNet16 => "imagenet16-120",
         }
     }
 
@@ -93,11 +109,13 @@ impl std::str::FromStr for DatasetName {
             "cifar100" | "cifar-100" => DatasetName::Cifar100,
             "fashion-mnist" | "fashion_mnist" | "fmnist" => DatasetName::FashionMnist,
             "mnist" => DatasetName::Mnist,
+            "svhn" => DatasetName::Svhn,
+            "imagenet16-120" | "imagenet16" | "ImageNet16-120" => DatasetName::ImageNet16,
             _ => {
                 return Err(Error::Config {
                     field: "dataset".into(),
                     message: format!(
-                        "unknown dataset `{s}`; expected digits, cifar10, cifar100, fashion-mnist or mnist"
+                        "unknown dataset `{s}`; expected digits, cifar10, cifar100, fashion-mnist, mnist, svhn or imagenet16-120"
                     ),
                 });
             }
@@ -495,7 +513,323 @@ pub fn load(name: DatasetName, dir: Option<&Path>, digits_size: usize) -> Result
         DatasetName::Cifar10 => load_cifar(&need_dir()?, false),
         DatasetName::Cifar100 => load_cifar(&need_dir()?, true),
         DatasetName::FashionMnist | DatasetName::Mnist => load_idx_dataset(&need_dir()?, name),
+        #[cfg(not(target_arch = "wasm32"))]
+        DatasetName::Svhn => load_svhn(&need_dir()?),
+        #[cfg(not(target_arch = "wasm32"))]
+        DatasetName::ImageNet16 => load_imagenet16(&need_dir()?),
+        #[cfg(target_arch = "wasm32")]
+        DatasetName::Svhn | DatasetName::ImageNet16 => Err(Error::Config {
+            field: "dataset".into(),
+            message: format!("`{name}` is read from files, which the page has not; use digits"),
+        }),
     }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Read one SVHN MATLAB file: `X` uint8 `[32, 32, 3, N]`, `y` `[N, 1]` (any numeric class) with
+/// labels 1..10 (10 = digit 0, stored as 0). Errors name the file and what was expected.
+fn read_svhn_mat(path: &Path) -> Result<ImageSet> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    // The MATLAB parser can panic on some malformed files: that is an error about the file.
+    let parsed = std::panic::catch_unwind(|| matfile::MatFile::parse(&bytes[..]));
+    let mat = match parsed {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            return Err(data_err(
+                path,
+                format!("not a readable MATLAB v5 file (truncated, or saved as v7.3/HDF5?): {e}"),
+            ));
+        }
+        Err(_) => return Err(data_err(path, "not a readable MATLAB v5 file")),
+    };
+    let x = mat
+        .find_by_name("X")
+        .ok_or_else(|| data_err(path, "no numeric array `X` (uint8 [32, 32, 3, N])"))?;
+    let size = x.size().clone();
+    let n = match size.as_slice() {
+        [32, 32, 3, n] => *n,
+        [32, 32, 3] => 1,
+        other => {
+            return Err(data_err(
+                path,
+                format!("`X` has size {other:?}; expected [32, 32, 3, N]"),
+            ));
+        }
+    };
+    let matfile::NumericData::UInt8 { real: px, .. } = x.data() else {
+        return Err(data_err(
+            path,
+            "`X` is not uint8; expected uint8 [32, 32, 3, N]",
+        ));
+    };
+    if px.len() != 3072 * n {
+        return Err(data_err(
+            path,
+            format!("`X` holds {} values for size {size:?}", px.len()),
+        ));
+    }
+    let y = mat
+        .find_by_name("y")
+        .ok_or_else(|| data_err(path, "no numeric array `y` ([N, 1] labels 1..10)"))?;
+    let labels: Vec<f64> = match y.data() {
+        matfile::NumericData::UInt8 { real, .. } => real.iter().map(|&v| v as f64).collect(),
+        matfile::NumericData::Double { real, .. } => real.clone(),
+        matfile::NumericData::Single { real, .. } => real.iter().map(|&v| v as f64).collect(),
+        matfile::NumericData::Int32 { real, .. } => real.iter().map(|&v| v as f64).collect(),
+        matfile::NumericData::Int64 { real, .. } => real.iter().map(|&v| v as f64).collect(),
+        matfile::NumericData::UInt16 { real, .. } => real.iter().map(|&v| v as f64).collect(),
+        _ => return Err(data_err(path, "`y` has an unexpected numeric class")),
+    };
+    if labels.len() != n || y.size().iter().product::<usize>() != n {
+        return Err(data_err(
+            path,
+            format!(
+                "`y` has size {:?} ({} labels) for {n} images",
+                y.size(),
+                labels.len()
+            ),
+        ));
+    }
+    let mut set = ImageSet {
+        pixels: Vec::with_capacity(3072 * n),
+        labels: Vec::with_capacity(n),
+        channels: 3,
+        size: 32,
+    };
+    for (i, &l) in labels.iter().enumerate() {
+        if !(l.fract() == 0.0 && (1.0..=10.0).contains(&l)) {
+            return Err(data_err(
+                path,
+                format!("image {i} has label {l}; expected 1..10 (10 for the digit 0)"),
+            ));
+        }
+        set.labels.push((l as u16) % 10);
+    }
+    // Column-major [h, w, c, n] to row-major [n, c, h, w].
+    for img in 0..n {
+        for c in 0..3 {
+            for h in 0..32 {
+                for w in 0..32 {
+                    set.pixels.push(px[h + 32 * w + 1024 * c + 3072 * img]);
+                }
+            }
+        }
+    }
+    Ok(set)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Load SVHN from `dir` (`train_32x32.mat`, `test_32x32.mat`; the `extra` split is not used, as
+/// in the reference), with the reference's normalisation constants and augmentation (random crop
+/// with 4-pixel padding and horizontal flips, `nasbench201/utils.py` of darts-pt).
+pub fn load_svhn(dir: &Path) -> Result<Dataset> {
+    if !dir.is_dir() {
+        return Err(data_err(
+            dir,
+            "directory not found; expected the folder of train_32x32.mat and test_32x32.mat",
+        ));
+    }
+    let (tp, vp) = (dir.join("train_32x32.mat"), dir.join("test_32x32.mat"));
+    for p in [&tp, &vp] {
+        if !p.is_file() {
+            return Err(data_err(p, "file not found"));
+        }
+    }
+    let train = read_svhn_mat(&tp)?;
+    let test = read_svhn_mat(&vp)?;
+    Ok(Dataset {
+        name: DatasetName::Svhn,
+        train,
+        test,
+        classes: 10,
+        mean: vec![0.4377, 0.4438, 0.4728],
+        std: vec![0.1980, 0.2010, 0.1970],
+        files: vec![tp, vp],
+        flip: true,
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// A pickled numpy array or list found in an ImageNet16 file.
+enum Pickled<'a> {
+    /// A uint8 array: shape and bytes.
+    Array(Vec<usize>, &'a [u8]),
+    /// A list of integers.
+    Ints(Vec<i64>),
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// What a value of the pickle is, as far as these files need: an int, a numpy array (numpy's
+/// `_reconstruct` + state, or protocol 5's `_frombuffer`) or a list of ints.
+fn pickled<'a>(v: &'a repugnant_pickle::Value<'a>) -> Option<Pickled<'a>> {
+    use repugnant_pickle::{SequenceType as S, Value as V};
+    let int = |v: &V| match v {
+        V::Int(i) => Some(*i),
+        V::Raw(_) => match repugnant_pickle::value::fix_value(v.clone()).ok()? {
+            V::Int(i) => Some(i),
+            _ => None,
+        },
+        _ => None,
+    };
+    let bytes = |v: &'a V<'a>| match v {
+        V::Bytes(b) => Some(*b),
+        V::String(s) => Some(s.as_bytes()),
+        _ => None,
+    };
+    let shape = |v: &V| match v {
+        V::Seq(S::Tuple, dims) => dims.iter().map(|d| int(d).map(|d| d as usize)).collect(),
+        _ => None,
+    };
+    match v {
+        // ndarray: BUILD(_reconstruct(...), (version, shape, dtype, fortran, data)).
+        V::Build(_, state) => match state.as_ref() {
+            V::Seq(S::Tuple, st) if st.len() == 5 => {
+                Some(Pickled::Array(shape(&st[1])?, bytes(&st[4])?))
+            }
+            _ => None,
+        },
+        // Protocol 5: _frombuffer(buffer, dtype, shape, order).
+        V::Global(_, args) => match args.first()? {
+            V::Seq(S::Tuple, a) if a.len() == 4 => {
+                Some(Pickled::Array(shape(&a[2])?, bytes(&a[0])?))
+            }
+            _ => None,
+        },
+        V::Seq(S::List, items) => items
+            .iter()
+            .map(int)
+            .collect::<Option<_>>()
+            .map(Pickled::Ints),
+        _ => None,
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Read one ImageNet16 pickle into `set`, keeping labels 1..=`classes` (as 0..classes).
+fn read_imagenet16_file(path: &Path, classes: usize, set: &mut ImageSet) -> Result<()> {
+    use repugnant_pickle::{SequenceType as S, Value as V};
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let bad = |m: &str| {
+        data_err(
+            path,
+            format!(
+                "{m}; expected a pickled dict with `data` (uint8 [N, 768]) and `labels` (1..1000), as NAS-Bench-201's ImageNet16 files"
+            ),
+        )
+    };
+    // The pickle scraper can panic on malformed input: that is an error about the file.
+    let parsed = std::panic::catch_unwind(
+        || -> std::result::Result<(Vec<u8>, Vec<i64>), String> {
+            let (_, ops) = repugnant_pickle::parse_ops::<nom::error::Error<&[u8]>>(&bytes)
+                .map_err(|_| "not a pickle".to_string())?;
+            let (values, _) = repugnant_pickle::evaluate(&ops, true)
+                .map_err(|e| format!("not a readable pickle: {e}"))?;
+            let Some(V::Seq(S::Dict, entries)) = values.last() else {
+                return Err("the pickle does not hold a dict".into());
+            };
+            // The scraper gives a dict's items as (key, value) tuples, grouped in a tuple per
+            // SETITEMS.
+            fn pairs<'v, 'a>(items: &'v [V<'a>], out: &mut Vec<(&'v V<'a>, &'v V<'a>)>) {
+                for e in items {
+                    if let V::Seq(S::Tuple, kv) = e {
+                        match kv.as_slice() {
+                            [k @ (V::String(_) | V::Bytes(_)), v] => out.push((k, v)),
+                            inner => pairs(inner, out),
+                        }
+                    }
+                }
+            }
+            let mut items = Vec::new();
+            pairs(entries, &mut items);
+            let (mut data, mut labels) = (None, None);
+            for (k, v) in items {
+                {
+                    let key = match k {
+                        V::String(s) => *s,
+                        V::Bytes(b) => std::str::from_utf8(b).unwrap_or(""),
+                        _ => "",
+                    };
+                    match (key, pickled(v)) {
+                        ("data", Some(Pickled::Array(shape, px))) => data = Some((shape, px)),
+                        ("labels", Some(Pickled::Ints(l))) => labels = Some(l),
+                        ("data" | "labels", _) => {
+                            return Err(format!("`{key}` has an unexpected type"));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let (shape, px) = data.ok_or("no `data` entry")?;
+            let labels = labels.ok_or("no `labels` entry")?;
+            let n = labels.len();
+            if shape != [n, 768] || px.len() != n * 768 {
+                return Err(format!(
+                    "`data` has shape {shape:?} ({} bytes) for {n} labels; expected [{n}, 768] uint8",
+                    px.len()
+                ));
+            }
+            Ok((px.to_vec(), labels))
+        },
+    );
+    let (px, labels) = match parsed {
+        Ok(Ok(v)) => v,
+        Ok(Err(m)) => return Err(bad(&m)),
+        Err(_) => return Err(bad("not a readable pickle")),
+    };
+    for (i, &l) in labels.iter().enumerate() {
+        if !(1..=1000).contains(&l) {
+            return Err(data_err(
+                path,
+                format!("image {i} has label {l}; expected 1..1000"),
+            ));
+        }
+        if l as usize <= classes {
+            set.labels.push((l - 1) as u16);
+            set.pixels.extend_from_slice(&px[i * 768..(i + 1) * 768]);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Load ImageNet16-120 from `dir` (`train_data_batch_1` … `train_data_batch_10`, `val_data`):
+/// the images of classes 1..120 as labels 0..119 (NAS-Bench-201's subset; 151,700 training and
+/// 6,000 validation images in the full files), with NAS-Bench-201's normalisation constants and
+/// its augmentation (random crop with 2-pixel padding and horizontal flips).
+pub fn load_imagenet16(dir: &Path) -> Result<Dataset> {
+    if !dir.is_dir() {
+        return Err(data_err(
+            dir,
+            "directory not found; expected NAS-Bench-201's ImageNet16 folder (train_data_batch_1..10, val_data)",
+        ));
+    }
+    let empty = ImageSet {
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        channels: 3,
+        size: 16,
+    };
+    let (mut train, mut test) = (empty.clone(), empty);
+    let mut files = Vec::new();
+    for i in 1..=10 {
+        let p = dir.join(format!("train_data_batch_{i}"));
+        read_imagenet16_file(&p, 120, &mut train)?;
+        files.push(p);
+    }
+    let p = dir.join("val_data");
+    read_imagenet16_file(&p, 120, &mut test)?;
+    files.push(p);
+    Ok(Dataset {
+        name: DatasetName::ImageNet16,
+        train,
+        test,
+        classes: 120,
+        // NAS-Bench-201 (xautodl, get_datasets): mean and std of ImageNet16 pixels / 255.
+        mean: vec![122.68 / 255.0, 116.66 / 255.0, 104.01 / 255.0],
+        std: vec![63.22 / 255.0, 61.26 / 255.0, 65.09 / 255.0],
+        files,
+        flip: true,
+    })
 }
 
 /// Augmentation applied when drawing a batch.
@@ -631,9 +965,360 @@ pub fn random_batch<R: Rng>(
     v
 }
 
+/// Small MATLAB v5 files in the exact layout of SVHN's (for the loader's tests and the parser
+/// fuzz test): a 128-byte header, then one `miMATRIX` element per array, optionally wrapped in
+/// `miCOMPRESSED` (zlib), as MATLAB writes them.
+#[doc(hidden)]
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mat_v5 {
+    /// The values of one array.
+    pub enum Values<'a> {
+        /// `mxUINT8_CLASS`.
+        U8(&'a [u8]),
+        /// `mxDOUBLE_CLASS`.
+        F64(&'a [f64]),
+    }
+
+    fn sub(out: &mut Vec<u8>, ty: u32, data: &[u8]) {
+        out.extend(ty.to_le_bytes());
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend(data);
+        out.resize(out.len().next_multiple_of(8), 0);
+    }
+
+    /// A MAT v5 file with `arrays` (name, column-major size, values).
+    pub fn file(arrays: &[(&str, &[usize], Values)], compressed: bool) -> Vec<u8> {
+        let mut out = format!("{:<116}", "MATLAB 5.0 MAT-file, darts-pt test").into_bytes();
+        out.extend([0u8; 8]);
+        out.extend(0x0100u16.to_le_bytes());
+        out.extend(*b"IM");
+        for (name, size, values) in arrays {
+            let mut body = Vec::new();
+            let class: u32 = match values {
+                Values::U8(_) => 9,
+                Values::F64(_) => 6,
+            };
+            let flags: Vec<u8> = [class, 0u32].iter().flat_map(|v| v.to_le_bytes()).collect();
+            sub(&mut body, 6, &flags);
+            let dims: Vec<u8> = size
+                .iter()
+                .flat_map(|&d| (d as i32).to_le_bytes())
+                .collect();
+            sub(&mut body, 5, &dims);
+            sub(&mut body, 1, name.as_bytes());
+            match values {
+                Values::U8(v) => sub(&mut body, 2, v),
+                Values::F64(v) => {
+                    let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    sub(&mut body, 9, &b)
+                }
+            }
+            let mut element = Vec::new();
+            element.extend(14u32.to_le_bytes());
+            element.extend((body.len() as u32).to_le_bytes());
+            element.extend(body);
+            if compressed {
+                use std::io::Write;
+                let mut z =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                z.write_all(&element).unwrap();
+                let packed = z.finish().unwrap();
+                out.extend(15u32.to_le_bytes());
+                out.extend((packed.len() as u32).to_le_bytes());
+                out.extend(packed);
+            } else {
+                out.extend(element);
+            }
+        }
+        out
+    }
+}
+
+/// Pickles in the layout of NAS-Bench-201's ImageNet16 files (for the loader's tests and the
+/// parser fuzz test): a dict with `data` (a uint8 numpy array `[N, 768]`) and `labels` (a list),
+/// written with the opcodes Python 2's `pickle.dump(..., protocol=2)` emits (the data as a
+/// `str`, BINSTRING) or Python 3's protocol 4 (BINBYTES).
+#[doc(hidden)]
+#[cfg(not(target_arch = "wasm32"))]
+pub mod imagenet16_pickle {
+    fn int(out: &mut Vec<u8>, v: i64) {
+        match v {
+            0..=255 => out.extend([b'K', v as u8]),
+            256..=65535 => {
+                out.push(b'M');
+                out.extend((v as u16).to_le_bytes());
+            }
+            _ => {
+                out.push(b'J');
+                out.extend((v as i32).to_le_bytes());
+            }
+        }
+    }
+
+    fn short(out: &mut Vec<u8>, s: &str, py3: bool) {
+        if py3 {
+            out.push(0x8c);
+        } else {
+            out.push(b'U');
+        }
+        out.push(s.len() as u8);
+        out.extend(s.as_bytes());
+    }
+
+    fn global(out: &mut Vec<u8>, module: &str, name: &str) {
+        out.push(b'c');
+        out.extend(format!("{module}\n{name}\n").as_bytes());
+    }
+
+    /// The pickle of `{'data': uint8 array [n, 768] of `pixels`, 'labels': labels}`.
+    pub fn file(pixels: &[u8], labels: &[i64], py3: bool) -> Vec<u8> {
+        let n = labels.len();
+        let mut o = vec![0x80, if py3 { 4 } else { 2 }];
+        o.extend([b'}', b'(']);
+        short(&mut o, "data", py3);
+        global(&mut o, "numpy.core.multiarray", "_reconstruct");
+        global(&mut o, "numpy", "ndarray");
+        int(&mut o, 0);
+        o.push(0x85);
+        if py3 {
+            o.extend([b'C', 1, b'b']);
+        } else {
+            short(&mut o, "b", false);
+        }
+        o.extend([0x87, b'R', b'(']);
+        int(&mut o, 1);
+        int(&mut o, n as i64);
+        int(&mut o, 768);
+        o.push(0x86);
+        global(&mut o, "numpy", "dtype");
+        short(&mut o, "u1", py3);
+        int(&mut o, 0);
+        int(&mut o, 1);
+        o.extend([0x87, b'R', b'(']);
+        int(&mut o, 3);
+        short(&mut o, "|", py3);
+        o.extend([b'N', b'N', b'N']);
+        int(&mut o, -1);
+        int(&mut o, -1);
+        int(&mut o, 0);
+        o.extend([b't', b'b', 0x89]);
+        o.push(if py3 { b'B' } else { b'T' });
+        o.extend((pixels.len() as u32).to_le_bytes());
+        o.extend(pixels);
+        o.extend([b't', b'b']);
+        short(&mut o, "labels", py3);
+        o.extend([b']', b'(']);
+        for &l in labels {
+            int(&mut o, l);
+        }
+        o.extend([b'e', b'u', b'.']);
+        o
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` SVHN images: pixel (h, w, c) of image i is `h + 2w + 3c + i` (mod 256), labels
+    /// 1..=10 cycling.
+    fn svhn_file(n: usize, compressed: bool, labels_u8: bool) -> (Vec<u8>, Vec<f64>) {
+        let mut x = vec![0u8; 3072 * n];
+        for i in 0..n {
+            for c in 0..3 {
+                for w in 0..32 {
+                    for h in 0..32 {
+                        x[h + 32 * w + 1024 * c + 3072 * i] = (h + 2 * w + 3 * c + i) as u8;
+                    }
+                }
+            }
+        }
+        let y: Vec<f64> = (0..n).map(|i| (i % 10 + 1) as f64).collect();
+        let y8: Vec<u8> = y.iter().map(|&v| v as u8).collect();
+        let ys = if labels_u8 {
+            mat_v5::Values::U8(&y8)
+        } else {
+            mat_v5::Values::F64(&y)
+        };
+        let bytes = mat_v5::file(
+            &[
+                ("X", &[32, 32, 3, n], mat_v5::Values::U8(&x)),
+                ("y", &[n, 1], ys),
+            ],
+            compressed,
+        );
+        (bytes, y)
+    }
+
+    #[test]
+    fn svhn_reads_the_official_layout() {
+        let dir = std::env::temp_dir().join(format!("darts-pt-svhn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (compressed, labels_u8) in [(false, true), (true, true), (true, false)] {
+            let (train, y) = svhn_file(12, compressed, labels_u8);
+            std::fs::write(dir.join("train_32x32.mat"), &train).unwrap();
+            std::fs::write(
+                dir.join("test_32x32.mat"),
+                svhn_file(3, compressed, labels_u8).0,
+            )
+            .unwrap();
+            let ds = load(DatasetName::Svhn, Some(&dir), 16).unwrap();
+            assert_eq!((ds.train.len(), ds.test.len(), ds.classes), (12, 3, 10));
+            assert_eq!((ds.train.channels, ds.train.size), (3, 32));
+            // Label 10 is the digit 0.
+            let want: Vec<u16> = y.iter().map(|&l| (l as u16) % 10).collect();
+            assert_eq!(ds.train.labels, want);
+            assert_eq!(ds.train.labels[9], 0);
+            // Row-major [n, c, h, w]: image 5, channel 2, row 7, column 11.
+            let (i, c, h, w) = (5, 2, 7, 11);
+            assert_eq!(
+                ds.train.pixels[i * 3072 + c * 1024 + h * 32 + w],
+                (h + 2 * w + 3 * c + i) as u8
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Writes the 11 ImageNet16 files into `dir`: `per_file` images each, labels cycling over
+    /// 1..=130 so that some are beyond the 120 kept; image i's pixels are `(i + j) mod 256`.
+    fn imagenet16_dir(dir: &Path, per_file: usize, py3: bool) -> Vec<(i64, Vec<u8>)> {
+        let mut all = Vec::new();
+        let mut k = 0i64;
+        for f in (1..=10)
+            .map(|i| format!("train_data_batch_{i}"))
+            .chain(["val_data".to_string()])
+        {
+            let mut px = Vec::new();
+            let mut labels = Vec::new();
+            for _ in 0..per_file {
+                let img: Vec<u8> = (0..768).map(|j| (k as usize + j) as u8).collect();
+                let label = k % 130 + 1;
+                if f != "val_data" {
+                    all.push((label, img.clone()));
+                }
+                px.extend(img);
+                labels.push(label);
+                k += 17;
+            }
+            std::fs::write(dir.join(f), imagenet16_pickle::file(&px, &labels, py3)).unwrap();
+        }
+        all
+    }
+
+    #[test]
+    fn imagenet16_keeps_classes_1_to_120_as_0_to_119() {
+        let dir = std::env::temp_dir().join(format!("darts-pt-in16-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for py3 in [false, true] {
+            let all = imagenet16_dir(&dir, 6, py3);
+            let ds = load(DatasetName::ImageNet16, Some(&dir), 16).unwrap();
+            let kept: Vec<&(i64, Vec<u8>)> = all.iter().filter(|(l, _)| *l <= 120).collect();
+            assert!(kept.len() < all.len(), "some labels are skipped");
+            assert_eq!(ds.train.len(), kept.len());
+            assert_eq!((ds.train.channels, ds.train.size, ds.classes), (3, 16, 120));
+            for (i, (l, img)) in kept.iter().enumerate() {
+                assert_eq!(ds.train.labels[i] as i64, l - 1);
+                assert_eq!(&ds.train.pixels[i * 768..(i + 1) * 768], img.as_slice());
+            }
+            assert!(ds.test.len() <= 6);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn imagenet16_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("darts-pt-in16-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        imagenet16_dir(&dir, 2, false);
+        let first = dir.join("train_data_batch_1");
+        let good = std::fs::read(&first).unwrap();
+        let err = |bytes: &[u8]| {
+            std::fs::write(&first, bytes).unwrap();
+            let e = load_imagenet16(&dir).unwrap_err().to_string();
+            assert!(e.contains("train_data_batch_1"), "{e}");
+            e
+        };
+        assert!(err(&good[..good.len() / 2]).contains("pickle"));
+        assert!(err(b"garbage").contains("pickle"));
+        // Wrong layout: 32x32 images (3,072 bytes each).
+        let e = err(&imagenet16_pickle::file(&vec![0; 3072 * 2], &[1, 2], false));
+        assert!(e.contains("[2, 768]"), "{e}");
+        // Labels out of 1..1000, or fewer labels than images.
+        let e = err(&imagenet16_pickle::file(
+            &vec![0; 768 * 2],
+            &[1, 1001],
+            false,
+        ));
+        assert!(e.contains("label 1001") && e.contains("1..1000"), "{e}");
+        let e = err(&imagenet16_pickle::file(&vec![0; 768 * 2], &[1], false));
+        assert!(e.contains("for 1 labels"), "{e}");
+        std::fs::write(&first, &good).unwrap();
+        assert!(load_imagenet16(&dir).is_ok());
+        std::fs::remove_file(dir.join("val_data")).unwrap();
+        let e = load_imagenet16(&dir).unwrap_err().to_string();
+        assert!(e.contains("val_data"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn svhn_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("darts-pt-svhn-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = |train: &[u8]| {
+            std::fs::write(dir.join("train_32x32.mat"), train).unwrap();
+            std::fs::write(dir.join("test_32x32.mat"), svhn_file(2, false, true).0).unwrap();
+            let e = load_svhn(&dir).unwrap_err().to_string();
+            assert!(e.contains("train_32x32.mat"), "{e}");
+            e
+        };
+        let (good, _) = svhn_file(4, false, true);
+        let cut = err(&good[..good.len() / 2]);
+        assert!(cut.contains("MATLAB") || cut.contains("`X`"), "{cut}");
+        assert!(err(b"not a mat file").contains("MATLAB"));
+        // Wrong layout: 28x28 grey images.
+        let x = vec![0u8; 28 * 28 * 2];
+        let y = [1u8, 2];
+        let e = err(&mat_v5::file(
+            &[
+                ("X", &[28, 28, 2], mat_v5::Values::U8(&x)),
+                ("y", &[2, 1], mat_v5::Values::U8(&y)),
+            ],
+            false,
+        ));
+        assert!(e.contains("[32, 32, 3, N]"), "{e}");
+        // A label out of range.
+        let x = vec![0u8; 3072 * 2];
+        let y = [1.0, 11.0];
+        let e = err(&mat_v5::file(
+            &[
+                ("X", &[32, 32, 3, 2], mat_v5::Values::U8(&x)),
+                ("y", &[2, 1], mat_v5::Values::F64(&y)),
+            ],
+            true,
+        ));
+        assert!(e.contains("label 11") && e.contains("1..10"), "{e}");
+        // Labels missing, or fewer than images.
+        let e = err(&mat_v5::file(
+            &[("X", &[32, 32, 3, 2], mat_v5::Values::U8(&x))],
+            false,
+        ));
+        assert!(e.contains("`y`"), "{e}");
+        let e = err(&mat_v5::file(
+            &[
+                ("X", &[32, 32, 3, 2], mat_v5::Values::U8(&x)),
+                ("y", &[1, 1], mat_v5::Values::F64(&[1.0])),
+            ],
+            false,
+        ));
+        assert!(e.contains("for 2 images"), "{e}");
+        std::fs::remove_file(dir.join("test_32x32.mat")).unwrap();
+        let e = load_svhn(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("test_32x32.mat") && e.contains("not found"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn digits_embedded() {

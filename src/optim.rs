@@ -70,6 +70,9 @@ pub struct Sgd {
     pub weight_decay: f64,
     /// Momentum buffers, flattened, by parameter path.
     pub buffers: BTreeMap<String, Tensor<1>>,
+    /// Nesterov momentum (PyTorch's `nesterov=True`: the step is `g + μ·buf` instead of `buf`;
+    /// NAS-Bench-201's training protocol). Off in every DARTS protocol.
+    pub nesterov: bool,
 }
 
 impl Sgd {
@@ -79,7 +82,14 @@ impl Sgd {
             momentum,
             weight_decay,
             buffers: BTreeMap::new(),
+            nesterov: false,
         }
+    }
+
+    /// The same optimizer with Nesterov momentum on or off.
+    pub fn with_nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
     }
 
     /// One step on `module` with `grads`, learning rate `lr`, clipping the global gradient norm to
@@ -155,14 +165,22 @@ impl ModuleMapper for SgdMapper<'_> {
                 g = g.add(w_in.clone().mul_scalar(sgd.weight_decay));
             }
             let buf = match sgd.buffers.get(&key) {
-                Some(b) if sgd.momentum != 0.0 => {
-                    b.clone().reshape(dims).mul_scalar(sgd.momentum).add(g)
-                }
-                _ => g,
+                Some(b) if sgd.momentum != 0.0 => b
+                    .clone()
+                    .reshape(dims)
+                    .mul_scalar(sgd.momentum)
+                    .add(g.clone()),
+                _ => g.clone(),
             };
             let numel: usize = dims.iter().product();
             sgd.buffers.insert(key, buf.clone().reshape([numel]));
-            Tensor::from_inner(w_in.sub(buf.mul_scalar(lr))).set_require_grad(true)
+            // PyTorch: d_p = buf, or d_p = g + μ·buf with Nesterov.
+            let step = if sgd.nesterov && sgd.momentum != 0.0 {
+                g.add(buf.mul_scalar(sgd.momentum))
+            } else {
+                buf
+            };
+            Tensor::from_inner(w_in.sub(step.mul_scalar(lr))).set_require_grad(true)
         })
     }
 }
@@ -320,6 +338,47 @@ mod tests {
             .sum::<f64>()
             .sqrt();
         assert!((step - 5.0).abs() < 1e-3, "clipped step norm {step}");
+    }
+
+    #[test]
+    fn nesterov_sgd_matches_pytorch() {
+        let device = Device::flex().autodiff();
+        let mut lin = Lin {
+            w: Param::from_tensor(Tensor::from_data(
+                TensorData::new(vec![1.0f32, -2.0], [2]),
+                &device,
+            )),
+        };
+        let mut sgd = Sgd::new(0.9, 5e-4).with_nesterov(true);
+        // loss = Σ w² → grad 2w.
+        for _ in 0..3 {
+            let loss = lin.w.val().powf_scalar(2.0).sum();
+            let grads = loss.backward();
+            lin = sgd.step(lin, &grads, 0.1, None).0;
+        }
+        // torch.optim.SGD(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True), by hand:
+        // d = g + wd·w; buf = d (first step) or μ·buf + d; d = d + μ·buf; w -= lr·d.
+        let mut expect = vec![];
+        for mut w in [1.0f64, -2.0] {
+            let mut buf: Option<f64> = None;
+            for _ in 0..3 {
+                let d = 2.0 * w + 5e-4 * w;
+                let b = buf.map_or(d, |b| 0.9 * b + d);
+                buf = Some(b);
+                w -= 0.1 * (d + 0.9 * b);
+            }
+            expect.push(w);
+        }
+        let got: Vec<f32> = lin
+            .w
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .unwrap();
+        for (g, e) in got.iter().zip(&expect) {
+            assert!((*g as f64 - e).abs() < 1e-5, "{got:?} vs {expect:?}");
+        }
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub struct SearchArgs {
     /// Search space: darts, darts8, nb201, s1, s2, s3, s4.
     #[arg(long, default_value = "nb201", value_parser = parse_space)]
     pub space: SpaceName,
-    /// Dataset: digits (embedded), cifar10, cifar100, fashion-mnist, mnist.
+    /// Dataset: digits (embedded), cifar10, cifar100, fashion-mnist, mnist, svhn, imagenet16-120.
     #[arg(long, default_value = "digits", value_parser = parse_dataset)]
     pub dataset: DatasetName,
     /// Directory of the dataset's files (fashion-mnist defaults to /usr/share/datasets/fashion-mnist).
@@ -674,11 +674,13 @@ pub struct TrainArgs {
     #[arg(long, default_value = "pt", value_parser = parse_enum::<RunGenotype>)]
     pub which: RunGenotype,
     /// Settings preset: paper (spec §4.1: C=36, 20 cells, auxiliary, cutout, 600 epochs; NB201
-    /// C=16, N=5, 200 epochs), robust (RobustDARTS' CIFAR-100/SVHN protocol: C=16, 8 cells) or
-    /// quick (CPU-sized: C=16, 5 cells or N=1, 10 epochs, batch 64, first 5,000 images).
+    /// C=16, N=5, 200 epochs), robust (RobustDARTS' CIFAR-100/SVHN protocol: C=16, 8 cells),
+    /// nb201 (NAS-Bench-201's protocol: lr 0.1 with Nesterov, weight decay 5e-4, batch 256, 200
+    /// epochs, no clip) or quick (CPU-sized: C=16, 5 cells or N=1, 10 epochs, batch 64, first
+    /// 5,000 images).
     #[arg(long, default_value = "paper", value_parser = parse_enum::<TrainPreset>)]
     pub preset: TrainPreset,
-    /// Dataset: digits (embedded), cifar10, cifar100, fashion-mnist, mnist.
+    /// Dataset: digits (embedded), cifar10, cifar100, fashion-mnist, mnist, svhn, imagenet16-120.
     #[arg(long, default_value = "cifar10", value_parser = parse_dataset)]
     pub dataset: DatasetName,
     /// Directory of the dataset's files.
@@ -714,9 +716,9 @@ pub struct TrainArgs {
     /// Cutout square side in pixels.
     #[arg(long, default_value_t = 16)]
     pub cutout_length: usize,
-    /// Initial learning rate.
-    #[arg(long, default_value_t = 0.025)]
-    pub learning_rate: f64,
+    /// Initial learning rate [default: 0.025; the nb201 preset: 0.1].
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
     /// Train on the first N training images only.
     #[arg(long)]
     pub limit_train: Option<usize>,
@@ -804,8 +806,8 @@ impl TrainArgs {
         if take("cutout_length") {
             s.cutout_length = self.cutout_length;
         }
-        if take("learning_rate") {
-            s.learning_rate = self.learning_rate;
+        if let Some(v) = self.learning_rate {
+            s.learning_rate = v;
         }
         if self.no_auxiliary {
             s.auxiliary = false;
@@ -846,9 +848,9 @@ impl TrainArgs {
 
     fn dataset_is_32px(&self) -> bool {
         match self.dataset {
-            DatasetName::Cifar10 | DatasetName::Cifar100 => true,
+            DatasetName::Cifar10 | DatasetName::Cifar100 | DatasetName::Svhn => true,
             DatasetName::Digits => self.digits_size == Some(32),
-            DatasetName::FashionMnist | DatasetName::Mnist => false,
+            DatasetName::FashionMnist | DatasetName::Mnist | DatasetName::ImageNet16 => false,
         }
     }
 }

@@ -464,13 +464,7 @@ impl App {
                 egui::ComboBox::from_id_salt("dataset")
                     .selected_text(f.settings.dataset.to_string())
                     .show_ui(ui, |ui| {
-                        for d in [
-                            DatasetName::Digits,
-                            DatasetName::Cifar10,
-                            DatasetName::Cifar100,
-                            DatasetName::FashionMnist,
-                            DatasetName::Mnist,
-                        ] {
+                        for d in DatasetName::ALL {
                             ui.selectable_value(&mut f.settings.dataset, d, d.to_string());
                         }
                     })

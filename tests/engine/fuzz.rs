@@ -1,5 +1,5 @@
 //! Bounded property tests over every parser a user feeds (issue 17): DARTS genotype text,
-//! NAS-Bench-201 strings, `config.toml` and `--config` files, the CIFAR and IDX readers,
+//! NAS-Bench-201 strings, `config.toml` and `--config` files, the CIFAR, IDX, SVHN and ImageNet16 readers,
 //! safetensors batches and checkpoints, and PyTorch `.pt` checkpoints. Inputs are random bytes,
 //! random text, and valid inputs cut short or with bytes changed. The property: no input
 //! panics; each gives a value or an error. `DARTS_PT_FUZZ_CASES` sets the cases per target
@@ -195,6 +195,55 @@ fn dataset_readers_never_panic() {
                 Ok(())
             },
         )
+        .unwrap();
+    // SVHN's MATLAB files, plain and compressed.
+    let svhn = dir.join("svhn");
+    std::fs::create_dir_all(&svhn).unwrap();
+    let x: Vec<u8> = (0..3072 * 2).map(|i| i as u8).collect();
+    let mat = |compressed| {
+        data::mat_v5::file(
+            &[
+                ("X", &[32, 32, 3, 2], data::mat_v5::Values::U8(&x)),
+                ("y", &[2, 1], data::mat_v5::Values::F64(&[3.0, 10.0])),
+            ],
+            compressed,
+        )
+    };
+    let (plain, packed) = (mat(false), mat(true));
+    std::fs::write(svhn.join("test_32x32.mat"), &plain).unwrap();
+    std::fs::write(svhn.join("train_32x32.mat"), &packed).unwrap();
+    assert!(data::load_svhn(&svhn).is_ok());
+    runner()
+        .run(&(bytes(plain), bytes(packed)), |(a, b)| {
+            std::fs::write(svhn.join("train_32x32.mat"), &a).unwrap();
+            let _ = data::load_svhn(&svhn);
+            std::fs::write(svhn.join("train_32x32.mat"), &b).unwrap();
+            let _ = data::load_svhn(&svhn);
+            Ok(())
+        })
+        .unwrap();
+    // ImageNet16's pickles, Python 2's layout and the BINBYTES one.
+    let in16 = dir.join("in16");
+    std::fs::create_dir_all(&in16).unwrap();
+    let px: Vec<u8> = (0..768 * 2).map(|i| i as u8).collect();
+    let (p2, p4) = (
+        data::imagenet16_pickle::file(&px, &[1, 7], false),
+        data::imagenet16_pickle::file(&px, &[1, 7], true),
+    );
+    for i in 2..=10 {
+        std::fs::write(in16.join(format!("train_data_batch_{i}")), &p2).unwrap();
+    }
+    std::fs::write(in16.join("val_data"), &p4).unwrap();
+    std::fs::write(in16.join("train_data_batch_1"), &p2).unwrap();
+    assert!(data::load_imagenet16(&in16).is_ok());
+    runner()
+        .run(&(bytes(p2), bytes(p4)), |(a, b)| {
+            std::fs::write(in16.join("train_data_batch_1"), &a).unwrap();
+            let _ = data::load_imagenet16(&in16);
+            std::fs::write(in16.join("train_data_batch_1"), &b).unwrap();
+            let _ = data::load_imagenet16(&in16);
+            Ok(())
+        })
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
