@@ -378,6 +378,24 @@ const S1_REDUCE: [[OpKind; 2]; 14] = [
 ];
 
 impl SearchSpace {
+    /// Edge `e` of `cell` as the field writes it: `c_{k-2} -> 0`, `c_{k-1} -> 0`, `0 -> 1` (DARTS
+    /// cells: the two cell inputs, then intermediate nodes 0..3), or `0 -> 1` between
+    /// NAS-Bench-201 nodes 0..3. The arrow is ASCII: the app's default font has no `→`.
+    pub fn edge_label(&self, cell: CellType, e: usize) -> String {
+        let edge = &self.edges(cell)[e];
+        match self.family {
+            Family::Darts => {
+                let from = match edge.from {
+                    0 => "c_{k-2}".to_string(),
+                    1 => "c_{k-1}".to_string(),
+                    j => (j - 2).to_string(),
+                };
+                format!("{from} -> {}", edge.to)
+            }
+            Family::Nb201 => format!("{} -> {}", edge.from, edge.to),
+        }
+    }
+
     /// Build a named space.
     pub fn new(name: SpaceName) -> Self {
         let darts_cell = |ops_of: &dyn Fn(usize) -> Vec<OpKind>| -> Vec<Edge> {

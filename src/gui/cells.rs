@@ -33,7 +33,9 @@ struct DrawEdge {
     differs: bool,
 }
 
-/// Heatmap of softmax(α) `[edges][ops]` of `cell`: rows are edges, columns ops.
+/// Heatmap of softmax(α) `[edges][ops]` of `cell`: rows are edges (named `c_{k-2} -> 0` …),
+/// columns ops; white is the uniform weight 1/ops, red above it and blue below, scaled by the
+/// largest deviation, with a legend (issue 18: a near-uniform α early in a search still shows).
 pub fn heatmap(
     ui: &mut egui::Ui,
     space: &SearchSpace,
@@ -46,8 +48,12 @@ pub fn heatmap(
     };
     let ops = &space.edges(cell)[0].ops;
     let uniform = space.uniform_ops().is_some();
-    let (cw, ch, left, top) = (46.0, 16.0, 40.0, 80.0);
-    let size = Vec2::new(left + cw * ops.len() as f32, top + ch * a.len() as f32);
+    let (cw, ch, left, top) = (46.0, 16.0, 78.0, 80.0);
+    let legend_h = 34.0;
+    let size = Vec2::new(
+        left + cw * ops.len() as f32,
+        top + ch * a.len() as f32 + legend_h,
+    );
     let (resp, painter) = ui.allocate_painter(size, Sense::hover());
     let o = resp.rect.min;
     let text = ui.visuals().text_color();
@@ -62,13 +68,31 @@ pub fn heatmap(
             );
         }
     }
-    let max = a.iter().flatten().copied().fold(0.0f32, f32::max).max(1e-6);
+    // Colour is relative to the uniform weight 1/ops (white), so that the small differences of
+    // an early search show: red above it, blue below, scaled by the largest deviation.
+    let k = a.first().map_or(1, Vec::len).max(1);
+    let base = 1.0 / k as f32;
+    let dev = a
+        .iter()
+        .flatten()
+        .map(|w| (w - base).abs())
+        .fold(0.0f32, f32::max)
+        .max(1e-6);
+    let colour = |t: f32| {
+        let t = t.clamp(-1.0, 1.0);
+        let (r, g, b) = if t >= 0.0 {
+            (255.0, 255.0 - 190.0 * t, 255.0 - 200.0 * t)
+        } else {
+            (255.0 + 200.0 * t, 255.0 + 150.0 * t, 255.0)
+        };
+        Color32::from_rgb(r as u8, g as u8, b as u8)
+    };
     for (e, row) in a.iter().enumerate() {
         let y = o.y + top + ch * e as f32;
         painter.text(
             Pos2::new(o.x + left - 4.0, y + ch / 2.0),
             Align2::RIGHT_CENTER,
-            format!("e{e}"),
+            space.edge_label(cell, e),
             font.clone(),
             text,
         );
@@ -77,21 +101,40 @@ pub fn heatmap(
                 Pos2::new(o.x + left + cw * k as f32, y),
                 Vec2::new(cw - 1.0, ch - 1.0),
             );
-            let t = (w / max).clamp(0.0, 1.0);
-            let c = Color32::from_rgb(
-                (30.0 + 220.0 * t) as u8,
-                (60.0 + 80.0 * t) as u8,
-                (140.0 - 100.0 * t) as u8,
-            );
+            let c = colour((w - base) / dev);
             painter.rect_filled(r, 1.0, c);
             painter.text(
                 r.center(),
                 Align2::CENTER_CENTER,
-                format!("{w:.2}"),
+                format!("{w:.4}"),
                 font.clone(),
-                Color32::WHITE,
+                Color32::BLACK,
             );
         }
+    }
+    // Legend: the colour scale from 1/ops − d to 1/ops + d.
+    let ly = o.y + top + ch * a.len() as f32 + 8.0;
+    let (lx, lw, steps) = (o.x + left, cw * ops.len().min(5) as f32, 24);
+    for i in 0..steps {
+        let t = -1.0 + 2.0 * (i as f32 + 0.5) / steps as f32;
+        let r = Rect::from_min_size(
+            Pos2::new(lx + lw * i as f32 / steps as f32, ly),
+            Vec2::new(lw / steps as f32 + 0.5, 8.0),
+        );
+        painter.rect_filled(r, 0.0, colour(t));
+    }
+    for (x, label) in [
+        (lx, format!("{:.4}", base - dev)),
+        (lx + lw / 2.0, format!("1/{k} = {base:.4}")),
+        (lx + lw, format!("{:.4}", base + dev)),
+    ] {
+        painter.text(
+            Pos2::new(x, ly + 10.0),
+            Align2::CENTER_TOP,
+            label,
+            font.clone(),
+            text,
+        );
     }
 }
 

@@ -917,8 +917,7 @@ impl App {
 }
 
 fn edge_name(space: &crate::space::SearchSpace, cell: CellType, e: usize) -> String {
-    let edge = &space.edges(cell)[e];
-    format!("edge {e} ({} -> {})", edge.from, edge.to)
+    format!("edge {e}: {}", space.edge_label(cell, e))
 }
 
 fn fmt_seconds(s: f64) -> String {
