@@ -330,7 +330,7 @@ fn import_of_a_cifar_checkpoint_names_the_dataset_to_pass() {
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("3-channel images") && err.contains("--dataset cifar10"),
+        err.contains("3-channel images") && err.contains("--dataset") && err.contains("cifar10"),
         "{err}"
     );
     // A truncated checkpoint is an error about the file.
