@@ -77,11 +77,7 @@ pub fn replay(store: &dyn RunStore) -> Result<Vec<Event>> {
         .to_string();
     let steps = settings
         .limit_train
-        .map(|n| {
-            let half =
-                ((settings.train_portion * n as f64).floor() as usize).clamp(1, n.max(2) - 1);
-            half.div_ceil(settings.batch_size.max(1))
-        })
+        .map(|n| settings.weight_half(n).div_ceil(settings.batch_size.max(1)))
         .unwrap_or(0);
     let mut out = vec![Event::SearchStarted {
         epoch: 0,

@@ -164,21 +164,21 @@ impl ModuleMapper for SgdMapper<'_> {
             if sgd.weight_decay != 0.0 {
                 g = g.add(w_in.clone().mul_scalar(sgd.weight_decay));
             }
+            // Nesterov needs g after the buffer update; otherwise g is not kept (an extra
+            // reference would stop the backend from updating its buffer in place).
+            let nesterov_g = (sgd.nesterov && sgd.momentum != 0.0).then(|| g.clone());
             let buf = match sgd.buffers.get(&key) {
-                Some(b) if sgd.momentum != 0.0 => b
-                    .clone()
-                    .reshape(dims)
-                    .mul_scalar(sgd.momentum)
-                    .add(g.clone()),
-                _ => g.clone(),
+                Some(b) if sgd.momentum != 0.0 => {
+                    b.clone().reshape(dims).mul_scalar(sgd.momentum).add(g)
+                }
+                _ => g,
             };
             let numel: usize = dims.iter().product();
             sgd.buffers.insert(key, buf.clone().reshape([numel]));
             // PyTorch: d_p = buf, or d_p = g + μ·buf with Nesterov.
-            let step = if sgd.nesterov && sgd.momentum != 0.0 {
-                g.add(buf.mul_scalar(sgd.momentum))
-            } else {
-                buf
+            let step = match nesterov_g {
+                Some(g) => g.add(buf.mul_scalar(sgd.momentum)),
+                None => buf,
             };
             Tensor::from_inner(w_in.sub(step.mul_scalar(lr))).set_require_grad(true)
         })

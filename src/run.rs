@@ -165,6 +165,13 @@ impl SearchSettings {
         self.hyper.validate()
     }
 
+    /// The split point of `n` training images: the weight half is `0..split`, the α /
+    /// validation half `split..n`, with `split = floor(train_portion · n)` as the reference's
+    /// `--train_portion` (spec §2.1), kept within `1..n` so that both halves hold an image.
+    pub fn weight_half(&self, n: usize) -> usize {
+        ((self.train_portion * n as f64).floor() as usize).clamp(1, n.max(2) - 1)
+    }
+
     /// The supernet configuration for a loaded dataset.
     pub fn supernet_config(&self, ds: &Dataset) -> SupernetConfig {
         SupernetConfig {
@@ -276,9 +283,7 @@ pub fn open_dataset(settings: &SearchSettings) -> Result<(Dataset, usize, usize)
             message: format!("{n} training image(s) leave nothing to split"),
         });
     }
-    // The reference: split = floor(train_portion * n); both halves must hold an image.
-    let half = ((settings.train_portion * n as f64).floor() as usize).clamp(1, n - 1);
-    Ok((ds, n, half))
+    Ok((ds, n, settings.weight_half(n)))
 }
 
 /// Sums over one epoch of bilevel steps.

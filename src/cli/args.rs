@@ -67,7 +67,7 @@ impl ConfigFile {
     }
 
     /// Take the table `key` out of the table.
-    fn take_table(&mut self, key: &str) -> anyhow::Result<Option<toml::Table>> {
+    pub fn take_table(&mut self, key: &str) -> anyhow::Result<Option<toml::Table>> {
         match self.table.remove(key) {
             None => Ok(None),
             Some(toml::Value::Table(t)) => Ok(Some(t)),

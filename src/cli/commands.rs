@@ -195,12 +195,11 @@ pub fn select_cmd(args: &SelectArgs, given: Given) -> anyhow::Result<()> {
         }
         // A `--config` file's `[pt]` table, or the whole file as PT settings.
         let file = match ConfigFile::read(&args.config)? {
-            Some(mut f) => Some(match f.table.remove("pt") {
-                Some(toml::Value::Table(table)) => ConfigFile {
+            Some(mut f) => Some(match f.take_table("pt")? {
+                Some(table) => ConfigFile {
                     path: f.path,
                     table,
                 },
-                Some(_) => anyhow::bail!("{}: `pt` must be a table", f.path.display()),
                 None => f,
             }),
             None => None,

@@ -269,6 +269,18 @@ fn batch_bytes() -> Vec<u8> {
     .unwrap()
 }
 
+/// The supernet of the tiny run below: NB201, C = 4, one cell per stage, 1×8×8 digits.
+fn tiny_cfg() -> darts_pt::supernet::SupernetConfig {
+    darts_pt::supernet::SupernetConfig {
+        space: SpaceName::Nb201,
+        init_channels: 4,
+        layers: 1,
+        num_classes: 10,
+        in_channels: 1,
+        input_size: 8,
+    }
+}
+
 #[test]
 fn safetensors_batches_and_checkpoints_never_panic() {
     let dir = temp("st");
@@ -308,14 +320,7 @@ fn safetensors_batches_and_checkpoints_never_panic() {
             |(b, st, sj)| {
                 std::fs::write(&file, &b).unwrap();
                 if let Ok(fb) = darts_pt::score::FixedBatch::read(&file) {
-                    let c = darts_pt::supernet::SupernetConfig {
-                        space: SpaceName::Nb201,
-                        init_channels: 4,
-                        layers: 1,
-                        num_classes: 10,
-                        in_channels: 1,
-                        input_size: 8,
-                    };
+                    let c = tiny_cfg();
                     let _ = fb.check(&c, &file);
                 }
                 std::fs::write(ck.join("state.safetensors"), &st).unwrap();
@@ -327,14 +332,7 @@ fn safetensors_batches_and_checkpoints_never_panic() {
         .unwrap();
     // The reference's safetensors reader (import) on the same kind of bytes.
     cfg.cases = cases();
-    let import_cfg = darts_pt::supernet::SupernetConfig {
-        space: SpaceName::Nb201,
-        init_channels: 4,
-        layers: 1,
-        num_classes: 10,
-        in_channels: 1,
-        input_size: 8,
-    };
+    let import_cfg = tiny_cfg();
     let device = darts_pt::device::open(darts_pt::device::Backend::Cpu)
         .unwrap()
         .device;
