@@ -50,11 +50,12 @@ fn run_example(tiny: bool, data: PathBuf, out: PathBuf) -> anyhow::Result<String
     run::search(&search, &out, false, &mut |_| true)?;
     let magnitude = select::select_magnitude(&out)?;
     let chosen = select::select_pt(&out, &pt, false, &mut |_| true)?;
+    let space = darts_pt::space::SearchSpace::new(search.space);
     let topology: Vec<String> = chosen
         .decisions
         .iter()
         .filter(|d| matches!(d.choice, Choice::Topology { .. }))
-        .map(|d| format!("{} {}", d.cell, d.summary()))
+        .map(|d| format!("{} {}", d.cell, d.summary(&space)))
         .collect();
     println!(
         "{} decisions; topology: {}",

@@ -31,8 +31,9 @@ fn run_example(tiny: bool, out: PathBuf) -> anyhow::Result<darts_pt::report::Sel
     println!("supernet trained: {} epochs", found.metrics.len());
     select::select_magnitude(&out)?;
     let chosen = select::select_pt(&out, &pt, false, &mut |_| true)?;
+    let space = darts_pt::space::SearchSpace::new(search.space);
     for d in &chosen.decisions {
-        println!("decision {}: {}", d.index + 1, d.summary());
+        println!("decision {}: {}", d.index + 1, d.summary(&space));
     }
     darts_pt::report::write(&darts_pt::rundir::RunDir::new(&out))?;
     let sel = darts_pt::report::selection(&darts_pt::rundir::RunDir::new(&out))?;

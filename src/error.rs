@@ -89,6 +89,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A figure could not be drawn (`figures`; the drawing library's message).
+    #[error("cannot draw the figure: {0}")]
+    Figure(String),
 }
 
 /// Result alias of the crate.

@@ -26,6 +26,10 @@
 //! * [`score`]: a supernet's scores on one fixed batch with every op and edge mask.
 //! * `gui` (cargo feature `gui`, on by default): the desktop app; in wasm32 also the page side of
 //!   the app (`gui::page`: the job in memory, the status line, downloads).
+//! * [`layout`]: the layered layout of a cell drawing (DARTS-paper style), one for every face;
+//!   Graphviz DOT of a genotype.
+//! * [`figures`]: the run's figures (curves, α over the epochs, PT scores, cells side by side)
+//!   as PNG and SVG, for `report.md`, `darts-pt draw`, the app and the page.
 //! * [`info`]: parameter counts, shapes and multiply-adds of a supernet.
 //! * [`bench`]: `darts-pt bench`, timings of a search step, a forward and a PT candidate against
 //!   the PyTorch reference's (`../shared/bench/`).
@@ -77,6 +81,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod figures;
 pub mod genotype;
 #[cfg(feature = "gui")]
 pub mod gui;
@@ -86,6 +91,7 @@ pub mod import;
 pub mod info;
 pub mod job;
 pub mod kernels;
+pub mod layout;
 pub mod nb201;
 pub mod network;
 pub mod ops;

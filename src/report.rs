@@ -1,6 +1,7 @@
 //! The run report: `selection.json` (both genotypes, where they disagree, NAS-Bench-201
 //! accuracies) and `report.md` (plain Markdown: settings, curves, genotypes, PT scores, time spent
-//! per phase), built from the files of a run alone (read through its [`RunStore`]).
+//! per phase, and the figures of [`crate::figures`] written to `figures/` and embedded), built
+//! from the files of a run alone (read through its [`RunStore`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::figures;
 use crate::genotype::Nb201Arch;
 use crate::nb201::{Lookup, Table};
 use crate::rundir::{
@@ -85,7 +87,17 @@ pub fn selection(store: &dyn RunStore) -> Result<Selection> {
 pub fn write(store: &dyn RunStore) -> Result<String> {
     let sel = selection(store)?;
     write_json(store, RunDir::SELECTION, &sel)?;
-    let text = markdown(store, &sel)?;
+    let figures = figures::write_run_figures(store, &figures::RunData::read(store)?)?;
+    let mut text = markdown(store, &sel)?;
+    if !figures.is_empty() {
+        // After the title and space line: the figures, then the tables.
+        let mut head = String::from("## Figures\n\n");
+        for (f, file) in &figures {
+            let _ = writeln!(head, "![{}]({file})\n\n*{}.*\n", f.name, f.caption);
+        }
+        let at = text.find("## Genotypes").unwrap_or(text.len());
+        text.insert_str(at, &head);
+    }
     store.write(RunDir::REPORT, text.as_bytes())?;
     Ok(text)
 }
@@ -154,6 +166,7 @@ fn markdown(store: &dyn RunStore, sel: &Selection) -> Result<String> {
     );
     // Decisions.
     let decisions = read_decisions(store)?;
+    let space = SearchSpace::new(read_settings(store)?.space);
     if !decisions.is_empty() {
         let _ = writeln!(
             s,
@@ -168,7 +181,7 @@ fn markdown(store: &dyn RunStore, sel: &Selection) -> Result<String> {
                         "### {}. {} edge {} (before tuning epoch {}, {:.1} s): keep `{}`\n\n| removed op | accuracy | loss |\n|---|---|---|",
                         d.index + 1,
                         d.cell,
-                        edge,
+                        space.edge_label(d.cell, *edge),
                         d.epoch,
                         d.seconds,
                         chosen_op
@@ -186,19 +199,26 @@ fn markdown(store: &dyn RunStore, sel: &Selection) -> Result<String> {
                 Choice::Topology { node, kept_edges } => {
                     let _ = writeln!(
                         s,
-                        "### {}. {} node {} (before tuning epoch {}, {:.1} s): keep edges {:?}\n\n| round | removed edge | accuracy | loss |\n|---|---|---|---|",
+                        "### {}. {} node {} (before tuning epoch {}, {:.1} s): keep edges {}\n\n| round | removed edge | accuracy | loss |\n|---|---|---|---|",
                         d.index + 1,
                         d.cell,
                         node,
                         d.epoch,
                         d.seconds,
                         kept_edges
+                            .iter()
+                            .map(|&e| format!("`{}`", space.edge_label(d.cell, e)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                     for c in &d.candidates {
                         let _ = writeln!(
                             s,
                             "| {} | {} | {:.2} | {:.4} |",
-                            c.round, c.edge, c.accuracy, c.loss
+                            c.round,
+                            space.edge_label(d.cell, c.edge),
+                            c.accuracy,
+                            c.loss
                         );
                     }
                 }

@@ -372,7 +372,10 @@ impl Trainer {
         );
         let (loss, correct) = loss_and_correct(logits, valid.labels.clone());
         let zeros = |c: CellType| self.alpha_param(c).val().inner().zeros_like();
-        if !loss.is_require_grad() {
+        // Whether any α is in the graph: `is_tracked` (graph participation). Not
+        // `is_require_grad`, which Burn's autodiff reports for leaves only: that check froze α
+        // in every search (stop 30; `alpha_is_trained_in_a_first_order_search` pins it).
+        if !loss.is_tracked() {
             let g = self.alphas.cell_types().into_iter().map(zeros).collect();
             return (g, loss, correct);
         }

@@ -431,12 +431,20 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// One line for logs and views: `edge 3 -> nor_conv_3x3`, `node 2 keeps edges [5, 7]`.
-    pub fn summary(&self) -> String {
+    /// One line for logs and views, edges named as the field writes them
+    /// ([`SearchSpace::edge_label`]): `edge c_{k-2} -> 0: sep_conv_3x3`,
+    /// `node 2 keeps c_{k-1} -> 2, 0 -> 2`.
+    pub fn summary(&self, space: &SearchSpace) -> String {
         match &self.choice {
-            Choice::Op { edge, chosen_op } => format!("edge {edge} -> {chosen_op}"),
+            Choice::Op { edge, chosen_op } => {
+                format!("edge {}: {chosen_op}", space.edge_label(self.cell, *edge))
+            }
             Choice::Topology { node, kept_edges } => {
-                format!("node {node} keeps edges {kept_edges:?}")
+                let kept: Vec<String> = kept_edges
+                    .iter()
+                    .map(|&e| space.edge_label(self.cell, e))
+                    .collect();
+                format!("node {node} keeps {}", kept.join(", "))
             }
         }
     }
@@ -1078,8 +1086,9 @@ pub fn select_pt(
     ))
 }
 
-/// Where the magnitude and PT genotypes differ: one line per (cell type, node, input) kept by only
-/// one of them or given different ops (DARTS-like), or per edge (NAS-Bench-201).
+/// Where the magnitude and PT genotypes differ: one line per edge (cell type, input, node: named
+/// as the field writes it, `normal edge c_{k-2} -> 0`) kept by only one of them or given
+/// different ops (DARTS-like), or per edge `0 -> 1` (NAS-Bench-201).
 pub fn disagreements(space: &SearchSpace, magnitude: &str, pt: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     match space.family {
@@ -1089,7 +1098,7 @@ pub fn disagreements(space: &SearchSpace, magnitude: &str, pt: &str) -> Result<V
             let ends = crate::space::nb201_edge_endpoints();
             for ((x, y), (from, to)) in a.edges.iter().zip(&b.edges).zip(ends) {
                 if x != y {
-                    out.push(format!("edge {to}<-{from}: magnitude {x}, pt {y}"));
+                    out.push(format!("edge {from} -> {to}: magnitude {x}, pt {y}"));
                 }
             }
         }
@@ -1114,9 +1123,13 @@ pub fn disagreements(space: &SearchSpace, magnitude: &str, pt: &str) -> Result<V
                                     v.iter().map(|o| o.name()).collect::<Vec<_>>().join("+")
                                 }
                             };
+                            let from = match input {
+                                0 => "c_{k-2}".to_string(),
+                                1 => "c_{k-1}".to_string(),
+                                j => (j - 2).to_string(),
+                            };
                             out.push(format!(
-                                "{cell} node {} input {input}: magnitude {}, pt {}",
-                                node + 2,
+                                "{cell} edge {from} -> {node}: magnitude {}, pt {}",
                                 show(&oa),
                                 show(&ob)
                             ));
@@ -1275,9 +1288,20 @@ mod tests {
         assert_eq!(
             d,
             vec![
-                "edge 1<-0: magnitude skip_connect, pt nor_conv_3x3",
-                "edge 3<-2: magnitude skip_connect, pt none"
+                "edge 0 -> 1: magnitude skip_connect, pt nor_conv_3x3",
+                "edge 2 -> 3: magnitude skip_connect, pt none"
             ]
+        );
+        let space = SearchSpace::new(SpaceName::Darts);
+        let g = |n0: &str| {
+            format!(
+                "Genotype(normal=[('{n0}', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 2), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))"
+            )
+        };
+        let d = disagreements(&space, &g("sep_conv_3x3"), &g("dil_conv_5x5")).unwrap();
+        assert_eq!(
+            d,
+            vec!["normal edge c_{k-2} -> 0: magnitude sep_conv_3x3, pt dil_conv_5x5"]
         );
     }
 }

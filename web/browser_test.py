@@ -139,11 +139,17 @@ def run_page(wd, name, url, timeout):
                 status: document.getElementById('status').textContent,
                 text: r.textContent, pt: r.dataset.pt || '', space: r.dataset.space || '',
                 acc: r.dataset.ptCifar10 || '', magnitude: r.dataset.magnitude || '',
-                seconds: r.dataset.seconds || ''};""")
+                seconds: r.dataset.seconds || '', figures: r.dataset.figures || ''};""")
     print(f"browser test: {name}: title '{title}' after {elapsed:.1f} s")
     print(f"browser test: {name}: adapter: {info['adapter']}")
     print(f"browser test: {name}: result:\n" + info["text"])
     problems = []
+    # The report's figures, drawn in the page as SVG (issue 18).
+    drawn = dict(f.split(":") for f in info["figures"].split()) if info["figures"] else {}
+    print(f"browser test: {name}: figures: {info['figures']}")
+    for fig in ("curves", "alpha", "pt_scores", "cells"):
+        if int(drawn.get(fig, "0")) < 1000:
+            problems.append(f"the page drew no {fig} figure (figures: '{info['figures']}')")
     if title != "darts-pt: done":
         problems.append(f"the page did not finish (title '{title}', status '{info['status']}')")
     if not info["adapter"] or info["adapter"] == "(not yet)":

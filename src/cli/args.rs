@@ -493,6 +493,20 @@ pub struct LookupArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct DrawArgs {
+    /// What to draw: a genotype (DARTS `Genotype(...)` text or a NAS-Bench-201 string), a file
+    /// holding one (`genotype_pt.txt`), or a run directory (its magnitude and PT cells side by
+    /// side, where they differ in orange; DOT draws its PT cell, else its magnitude cell).
+    pub what: String,
+    /// png, svg or dot; by default the extension of --output, else dot.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The file to write (atomically); without it DOT and SVG go to standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The reference's checkpoint: `checkpoint_50.pth.tar` / `.pt` as darts-pt's
     /// train_search.py saves it, or a safetensors file with the same names (α under `arch.*`).

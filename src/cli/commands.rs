@@ -127,7 +127,7 @@ pub fn run_search(
     quiet: bool,
 ) -> anyhow::Result<run::SearchOutcome> {
     let _lock = RunDir::new(run_dir).lock("darts-pt search")?;
-    let printer = Printer::new(quiet);
+    let printer = Printer::new(quiet, settings.space);
     let out = block_on(run::search_in(
         settings,
         &RunDir::new(run_dir),
@@ -164,7 +164,7 @@ pub fn run_pt(
 ) -> anyhow::Result<select::PtOutcome> {
     let store = RunDir::new(run_dir);
     let run = select::load_run(&store)?;
-    let printer = Printer::new(quiet);
+    let printer = Printer::new(quiet, run.settings.space);
     let out = block_on(select::select_pt_in(
         run,
         &store,
@@ -232,7 +232,7 @@ pub fn run_cmd(args: &RunArgs, given: Given) -> anyhow::Result<()> {
     };
     let pt = args.pt.settings(quick, &search, pt_file.as_ref(), given)?;
     let _lock = RunDir::new(&run_dir).lock("darts-pt run")?;
-    let printer = Printer::new(quiet);
+    let printer = Printer::new(quiet, search.space);
     let end = run_job_with(&settings, &pt, &run_dir, resume, &CTRL_C, &mut |e| {
         printer.on(e)
     });
@@ -273,6 +273,38 @@ pub fn lookup(args: &LookupArgs) -> anyhow::Result<()> {
             l.imagenet16_120, l.rank.imagenet16_120
         );
         println!("(test accuracy after 200 epochs, NAS-Bench-201 / NATS-Bench)");
+    }
+    Ok(())
+}
+
+pub fn draw_cmd(args: &DrawArgs) -> anyhow::Result<()> {
+    use darts_pt::figures::{DrawFormat, draw};
+    let format = match (&args.format, &args.output) {
+        (Some(f), _) => f.parse::<DrawFormat>()?,
+        (None, Some(out)) => match out.extension().and_then(|e| e.to_str()) {
+            Some(e) => e.parse::<DrawFormat>().with_context(|| {
+                format!(
+                    "--output {}: give --format for this extension",
+                    out.display()
+                )
+            })?,
+            None => DrawFormat::Dot,
+        },
+        (None, None) => DrawFormat::Dot,
+    };
+    let bytes = draw(&args.what, format)?;
+    match &args.output {
+        Some(out) => {
+            rundir::write_atomic(out, &bytes)?;
+            eprintln!("wrote {}", out.display());
+        }
+        None if format == DrawFormat::Png => {
+            anyhow::bail!("a PNG needs --output FILE (DOT and SVG can go to standard output)")
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(&bytes)?;
+        }
     }
     Ok(())
 }

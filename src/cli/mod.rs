@@ -35,6 +35,9 @@ enum Command {
     Run(RunArgs),
     /// NAS-Bench-201 test accuracies and rank of a cell (offline table).
     Lookup(LookupArgs),
+    /// Draw a genotype's cells, or a run's magnitude and PT cells side by side: PNG, SVG, or
+    /// Graphviz DOT (for papers: `darts-pt draw G | dot -Tpdf > cell.pdf`).
+    Draw(DrawArgs),
     /// Turn a darts-pt search checkpoint (.pt or safetensors) into a run directory.
     Import(ImportArgs),
     /// Score a run's supernet on one fixed batch, with every op mask and every edge mask.
@@ -138,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Select(args) => select_cmd(args, given).context("select"),
         Command::Run(args) => run_cmd(args, given).context("run"),
         Command::Lookup(args) => lookup(args).context("lookup"),
+        Command::Draw(args) => draw_cmd(args).context("draw"),
         Command::Import(args) => import_cmd(args, given).context("import"),
         Command::Score(args) => score_cmd(args).context("score"),
         Command::Train(args) => train_cmd(args, given).context("train"),

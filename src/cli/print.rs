@@ -130,15 +130,18 @@ pub struct Printer {
     search: ProgressBar,
     pt: ProgressBar,
     quiet: bool,
+    /// The run's space, to name edges in decision lines.
+    space: darts_pt::space::SearchSpace,
 }
 
 impl Printer {
     /// Hidden bars until the first event; `quiet` keeps them hidden.
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(quiet: bool, space: darts_pt::space::SpaceName) -> Self {
         Self {
             search: ProgressBar::hidden(),
             pt: ProgressBar::hidden(),
             quiet,
+            space: darts_pt::space::SearchSpace::new(space),
         }
     }
 
@@ -201,7 +204,7 @@ impl Printer {
                     "decision {:>2} {} {}  ({:.1} s; acc after removal {})",
                     d.index + 1,
                     d.cell,
-                    d.summary(),
+                    d.summary(&self.space),
                     d.seconds,
                     scores.join(" ")
                 );

@@ -1,12 +1,12 @@
-//! Cell drawings (nodes, edges labelled with ops, undecided edges with their mixed weights) and
-//! the edge × op heatmap of softmax(α).
+//! Cell drawings (the layered layout of [`crate::layout`]: nodes, edges labelled with ops,
+//! undecided edges with their mixed weights) and the edge × op heatmap of softmax(α).
 
 use eframe::egui::{self, Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2};
-use eframe::epaint::QuadraticBezierShape;
 
 use super::record::RunRecord;
-use crate::genotype::{DartsGenotype, Nb201Arch};
-use crate::space::{CellType, Family, SearchSpace};
+use crate::figures;
+use crate::layout;
+use crate::space::{CellType, SearchSpace};
 
 /// What a cell drawing shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,19 +18,6 @@ pub enum GenotypeSource {
     Magnitude,
     /// The PT genotype.
     Pt,
-}
-
-/// One edge to draw.
-struct DrawEdge {
-    from: usize,
-    to: usize,
-    label: String,
-    /// 0..1: line strength.
-    weight: f32,
-    /// Fixed (genotype or PT decision) rather than mixed.
-    decided: bool,
-    /// Differs between the magnitude and PT genotypes.
-    differs: bool,
 }
 
 /// Heatmap of softmax(α) `[edges][ops]` of `cell`: rows are edges (named `c_{k-2} -> 0` …),
@@ -138,159 +125,81 @@ pub fn heatmap(
     }
 }
 
-fn genotype_edges(
-    space: &SearchSpace,
+/// The edges of `cell` as `source` says, `None` when that genotype does not exist (yet).
+fn cell_edges(
+    r: &RunRecord,
     cell: CellType,
-    text: &str,
-    other: Option<&str>,
-) -> Option<Vec<DrawEdge>> {
-    match space.family {
-        Family::Darts => {
-            let g: DartsGenotype = text.parse().ok()?;
-            let o: Option<DartsGenotype> = other.and_then(|t| t.parse().ok());
-            let genes = if cell == CellType::Normal {
-                &g.normal
-            } else {
-                &g.reduce
-            };
-            let other_genes = o.as_ref().map(|o| {
-                if cell == CellType::Normal {
-                    &o.normal
-                } else {
-                    &o.reduce
-                }
-            });
-            Some(
-                genes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (op, input))| DrawEdge {
-                        from: *input,
-                        to: i / 2,
-                        label: op.name().to_string(),
-                        weight: 1.0,
-                        decided: true,
-                        differs: other_genes.is_some_and(|og| !og.contains(&(*op, *input))),
-                    })
-                    .collect(),
-            )
+    source: GenotypeSource,
+) -> Option<Vec<layout::EdgeSpec>> {
+    let space = r.space();
+    match source {
+        GenotypeSource::Current => {
+            let (fixed, removed) = r.pt_state(cell);
+            let alpha = r.alpha(cell, None).map(|a| a.as_slice());
+            Some(layout::mixed_edges(&space, cell, alpha, &fixed, &removed))
         }
-        Family::Nb201 => {
-            let a: Nb201Arch = text.parse().ok()?;
-            let o: Option<Nb201Arch> = other.and_then(|t| t.parse().ok());
-            Some(
-                space
-                    .edges(CellType::Normal)
-                    .iter()
-                    .enumerate()
-                    .map(|(e, edge)| DrawEdge {
-                        from: edge.from,
-                        to: edge.to,
-                        label: a.edges[e].name().to_string(),
-                        weight: if a.edges[e] == crate::space::OpKind::None {
-                            0.15
-                        } else {
-                            1.0
-                        },
-                        decided: true,
-                        differs: o.is_some_and(|o| o.edges[e] != a.edges[e]),
-                    })
-                    .collect(),
-            )
+        GenotypeSource::Magnitude => r
+            .magnitude
+            .as_deref()
+            .and_then(|g| layout::genotype_edges(&space, cell, g, r.pt.as_deref()).ok()),
+        GenotypeSource::Pt => {
+            r.pt.as_deref()
+                .and_then(|g| layout::genotype_edges(&space, cell, g, r.magnitude.as_deref()).ok())
         }
     }
 }
 
-fn current_edges(r: &RunRecord, cell: CellType) -> Vec<DrawEdge> {
-    let space = r.space();
-    let (fixed, removed) = r.pt_state(cell);
-    let alpha = r.alpha(cell, None);
-    space
-        .edges(cell)
-        .iter()
-        .enumerate()
-        .filter(|(e, _)| !removed.contains(e))
-        .map(|(e, edge)| {
-            if let Some(op) = &fixed[e] {
-                return DrawEdge {
-                    from: edge.from,
-                    to: edge.to,
-                    label: op.clone(),
-                    weight: 1.0,
-                    decided: true,
-                    differs: false,
-                };
-            }
-            let (k, w) = alpha
-                .and_then(|a| a.get(e))
-                .and_then(|row| {
-                    row.iter()
-                        .copied()
-                        .enumerate()
-                        .max_by(|x, y| x.1.total_cmp(&y.1))
-                })
-                .unwrap_or((0, 0.0));
-            DrawEdge {
-                from: edge.from,
-                to: edge.to,
-                label: format!("{} {w:.2}", edge.ops[k].name()),
-                weight: w,
-                decided: false,
-                differs: false,
-            }
-        })
-        .collect()
+fn colour((r, g, b): (u8, u8, u8)) -> Color32 {
+    Color32::from_rgb(r, g, b)
 }
 
-/// Draw the run's cells as `source` says; returns the rectangle painted (for the PNG export).
+/// Draw the run's cells as `source` says, one below the other, each laid out by
+/// [`crate::layout`] (the same layout as the report's and the page's figures) and scaled to the
+/// panel's width; returns the rectangle painted.
 pub fn draw(ui: &mut egui::Ui, r: &RunRecord, source: GenotypeSource) -> Rect {
     let space = r.space();
-    let cells = space.cell_types();
+    let cells: Vec<(CellType, Option<layout::Cell>)> = space
+        .cell_types()
+        .iter()
+        .map(|&cell| {
+            let laid = cell_edges(r, cell, source).map(|edges| {
+                layout::layout(space.family, &layout::title(space.family, cell), &edges)
+            });
+            (cell, laid)
+        })
+        .collect();
     let width = ui.available_width().clamp(400.0, 1400.0);
-    let height = 230.0 * cells.len() as f32;
-    let (resp, painter) = ui.allocate_painter(Vec2::new(width, height), Sense::hover());
+    let natural = cells
+        .iter()
+        .filter_map(|(_, c)| c.as_ref().map(|c| c.width))
+        .fold(400.0f32, f32::max);
+    let scale = (width / natural).min(1.3);
+    let heights: Vec<f32> = cells
+        .iter()
+        .map(|(_, c)| c.as_ref().map_or(60.0, |c| c.height * scale))
+        .collect();
+    let (resp, painter) = ui.allocate_painter(
+        Vec2::new(width, heights.iter().sum::<f32>()),
+        Sense::hover(),
+    );
     let bg = ui.visuals().extreme_bg_color;
     painter.rect_filled(resp.rect, 4.0, bg);
     let text = ui.visuals().text_color();
-    for (i, &cell) in cells.iter().enumerate() {
-        let area = Rect::from_min_size(
-            resp.rect.min + Vec2::new(0.0, 230.0 * i as f32),
-            Vec2::new(width, 230.0),
-        );
-        let title = match space.family {
-            Family::Darts => format!("{} cell", cell.name()),
-            Family::Nb201 => "NAS-Bench-201 cell".to_string(),
-        };
-        painter.text(
-            area.min + Vec2::new(8.0, 6.0),
-            Align2::LEFT_TOP,
-            title,
-            FontId::proportional(14.0),
-            text,
-        );
-        let edges = match source {
-            GenotypeSource::Current => Some(current_edges(r, cell)),
-            GenotypeSource::Magnitude => r
-                .magnitude
-                .as_deref()
-                .and_then(|g| genotype_edges(&space, cell, g, r.pt.as_deref())),
-            GenotypeSource::Pt => {
-                r.pt.as_deref()
-                    .and_then(|g| genotype_edges(&space, cell, g, r.magnitude.as_deref()))
-            }
-        };
-        match edges {
-            Some(edges) => paint_cell(
-                &painter,
-                area,
-                space.family,
-                &edges,
-                text,
-                bg.gamma_multiply(0.85),
-            ),
+    let mut y = resp.rect.min.y;
+    for ((cell, laid), h) in cells.iter().zip(&heights) {
+        let origin = Pos2::new(resp.rect.min.x, y);
+        match laid {
+            Some(c) => paint_cell(&painter, c, origin, scale, text, bg),
             None => {
                 painter.text(
-                    area.center(),
+                    origin + Vec2::new(8.0, 6.0),
+                    Align2::LEFT_TOP,
+                    layout::title(space.family, *cell),
+                    FontId::proportional(14.0),
+                    text,
+                );
+                painter.text(
+                    origin + Vec2::new(width / 2.0, h / 2.0),
                     Align2::CENTER_CENTER,
                     "no genotype yet",
                     FontId::proportional(13.0),
@@ -298,106 +207,78 @@ pub fn draw(ui: &mut egui::Ui, r: &RunRecord, source: GenotypeSource) -> Rect {
                 );
             }
         }
+        y += h;
     }
     resp.rect
 }
 
-fn node_pos(area: Rect, family: Family, node: usize) -> Pos2 {
-    let (x, y) = match family {
-        // 0 = c_{k-2}, 1 = c_{k-1}, 2..5 = intermediate nodes 0..3, 6 = output.
-        Family::Darts => match node {
-            0 => (0.05, 0.28),
-            1 => (0.05, 0.78),
-            6 => (0.96, 0.55),
-            n => (
-                0.27 + 0.185 * (n - 2) as f32,
-                [0.3, 0.8, 0.42, 0.72][(n - 2).min(3)],
-            ),
-        },
-        Family::Nb201 => (0.08 + 0.28 * node as f32, 0.72),
-    };
-    Pos2::new(
-        area.min.x + x * area.width(),
-        area.min.y + y * area.height(),
-    )
-}
-
 fn paint_cell(
     painter: &egui::Painter,
-    area: Rect,
-    family: Family,
-    edges: &[DrawEdge],
+    cell: &layout::Cell,
+    origin: Pos2,
+    scale: f32,
     text: Color32,
-    label_bg: Color32,
+    bg: Color32,
 ) {
-    let font = FontId::proportional(11.0);
-    let (dst, names): (Box<dyn Fn(usize) -> usize>, Vec<String>) = match family {
-        Family::Darts => (
-            Box::new(|to| to + 2),
-            vec!["c_{k-2}", "c_{k-1}", "0", "1", "2", "3", "c_{k}"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
-        ),
-        Family::Nb201 => (Box::new(|to| to), (0..4).map(|i| i.to_string()).collect()),
-    };
-    if family == Family::Darts {
-        for n in 2..6 {
-            painter.line_segment(
-                [node_pos(area, family, n), node_pos(area, family, 6)],
-                Stroke::new(1.0, Color32::from_gray(120)),
+    let at = |(x, y): (f32, f32)| origin + Vec2::new(x * scale, y * scale);
+    painter.text(
+        at((12.0, 8.0)),
+        Align2::LEFT_TOP,
+        &cell.title,
+        FontId::proportional(14.0),
+        text,
+    );
+    for e in &cell.edges {
+        let c = colour(figures::palette::edge(&e.spec));
+        let width = if e.spec.faint {
+            1.0
+        } else {
+            1.0 + 2.5 * e.spec.weight.clamp(0.0, 1.0) * scale
+        };
+        let pts: Vec<Pos2> = e.path.iter().map(|&p| at(p)).collect();
+        painter.add(egui::Shape::line(pts.clone(), Stroke::new(width, c)));
+        if let [.., a, b] = pts.as_slice() {
+            let d = (*b - *a).normalized();
+            let n = Vec2::new(-d.y, d.x);
+            let s = 8.0 * scale;
+            painter.add(egui::Shape::convex_polygon(
+                vec![*b, *b - d * s + n * s * 0.5, *b - d * s - n * s * 0.5],
+                c,
+                Stroke::NONE,
+            ));
+        }
+    }
+    let font = FontId::proportional(layout::FONT * scale);
+    for e in &cell.edges {
+        if let Some(l) = &e.label {
+            let c = colour(figures::palette::edge(&e.spec));
+            let r = Rect::from_center_size(at((l.x, l.y)), Vec2::new(l.w, l.h) * scale);
+            painter.rect_filled(r, 3.0, bg);
+            painter.rect_stroke(r, 3.0, Stroke::new(1.0, c), egui::StrokeKind::Inside);
+            painter.text(
+                r.center(),
+                Align2::CENTER_CENTER,
+                &l.text,
+                font.clone(),
+                text,
             );
         }
     }
-    for e in edges {
-        let a = node_pos(area, family, e.from);
-        let b = node_pos(area, family, dst(e.to));
-        let span = (b.x - a.x).abs() / area.width();
-        let lift = match family {
-            Family::Nb201 => -area.height() * (0.15 + 0.5 * span),
-            // Alternate the bend by source so edges into the same node fan out.
-            Family::Darts => {
-                let sign = if (e.from + e.to) % 2 == 0 { -1.0 } else { 1.0 };
-                sign * area.height() * (0.06 + 0.18 * span)
-            }
-        };
-        let c = Pos2::new((a.x + b.x) / 2.0, (a.y + b.y) / 2.0 + lift);
-        let color = if e.differs {
-            Color32::from_rgb(230, 120, 20)
-        } else if e.decided {
-            Color32::from_rgb(60, 140, 220)
-        } else {
-            Color32::from_rgb(150, 150, 170)
-        };
-        let stroke = Stroke::new(0.8 + 3.0 * e.weight.clamp(0.0, 1.0), color);
-        painter.add(QuadraticBezierShape::from_points_stroke(
-            [a, c, b],
-            false,
-            Color32::TRANSPARENT,
-            stroke,
-        ));
-        let mid = Pos2::new(
-            0.25 * a.x + 0.5 * c.x + 0.25 * b.x,
-            0.25 * a.y + 0.5 * c.y + 0.25 * b.y,
+    for n in &cell.nodes {
+        let r = Rect::from_center_size(at((n.x, n.y)), Vec2::new(n.w, n.h) * scale);
+        painter.rect_filled(r, 5.0, colour(figures::palette::node(n.kind)));
+        painter.rect_stroke(
+            r,
+            5.0,
+            Stroke::new(1.0, Color32::from_gray(60)),
+            egui::StrokeKind::Inside,
         );
-        let galley = painter.layout_no_wrap(e.label.clone(), font.clone(), text);
-        let r = Align2::CENTER_CENTER
-            .anchor_size(mid, galley.size())
-            .expand(2.0);
-        painter.rect_filled(r, 3.0, label_bg);
-        painter.rect_stroke(r, 3.0, Stroke::new(1.0, color), egui::StrokeKind::Inside);
-        painter.galley(r.min + Vec2::splat(2.0), galley, text);
-    }
-    let fill = Color32::from_rgb(70, 90, 120);
-    for (n, name) in names.iter().enumerate() {
-        let p = node_pos(area, family, n);
-        painter.circle(p, 15.0, fill, Stroke::new(1.0, Color32::WHITE));
         painter.text(
-            p,
+            r.center(),
             Align2::CENTER_CENTER,
-            name,
-            FontId::proportional(10.0),
-            Color32::WHITE,
+            &n.name,
+            FontId::proportional(12.0 * scale),
+            Color32::BLACK,
         );
     }
 }

@@ -175,6 +175,13 @@ pub struct App {
     pub drawing_rect: Option<egui::Rect>,
     /// Ask for a screenshot of the drawing after this frame.
     pub export_png: Option<PathBuf>,
+    /// The reference checkpoint typed or picked for "Import" (desktop).
+    pub import_path: String,
+    /// A running import: its run directory and where its result arrives (desktop).
+    pub importing: Option<(
+        PathBuf,
+        std::sync::mpsc::Receiver<std::result::Result<String, String>>,
+    )>,
 }
 
 impl App {
@@ -197,6 +204,62 @@ impl App {
             status: String::new(),
             drawing_rect: None,
             export_png: None,
+            import_path: String::new(),
+            importing: None,
+        }
+    }
+
+    /// Import the reference checkpoint in `import_path` into the form's run directory with the
+    /// form's space, dataset and sizes (what `darts-pt import` needs), on a thread (desktop).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn start_import(&mut self, ctx: &egui::Context) {
+        self.errors = self.form.problems();
+        let path = PathBuf::from(self.import_path.trim());
+        if self.import_path.trim().is_empty() {
+            self.errors
+                .push("Import: choose the checkpoint file first".into());
+        }
+        if !self.errors.is_empty() {
+            return;
+        }
+        let (s, _) = self.form.resolved();
+        let dir = PathBuf::from(self.form.out.trim());
+        let ctx = ctx.clone();
+        let rx = platform::spawn_import(
+            path,
+            s,
+            dir.clone(),
+            Box::new(move || ctx.request_repaint()),
+        );
+        self.importing = Some((dir.clone(), rx));
+        self.status = format!("importing into {}…", dir.display());
+    }
+
+    /// Open a finished import (never blocks): the run is shown, ready for "Resume run", which
+    /// runs PT selection on the imported supernet with the form's PT settings.
+    fn poll_import(&mut self) {
+        let Some((dir, rx)) = &self.importing else {
+            return;
+        };
+        let Ok(result) = rx.try_recv() else { return };
+        let dir = dir.clone();
+        self.importing = None;
+        match result {
+            Ok(genotype) => {
+                self.open(&dir);
+                if let Some(r) = &mut self.record {
+                    r.phase = Phase::Stopped;
+                    r.pt_settings = Some(self.form.resolved().1);
+                }
+                self.status = format!(
+                    "imported into {} (magnitude genotype {genotype}); Resume run runs PT selection",
+                    dir.display()
+                );
+            }
+            Err(e) => {
+                self.status = "import failed".into();
+                self.errors = vec![format!("import: {e}")];
+            }
         }
     }
 
@@ -289,6 +352,7 @@ impl App {
     /// Draw the whole app into `ui` (the eframe window, or a test harness).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         self.poll();
+        self.poll_import();
         if self.worker.is_some() {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(200));
@@ -647,6 +711,31 @@ impl App {
                 };
             }
         });
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            ui.separator();
+            ui.label(RichText::new("Import a reference checkpoint").strong());
+            ui.label(
+                "A supernet saved by the reference's train_search.py (.pt / .pth.tar, or \
+                 safetensors with the same names), with the space, dataset, dataset directory, \
+                 C, layers and run directory above (as `darts-pt import`).",
+            );
+            ui.horizontal(|ui| {
+                let l = ui.label("Checkpoint");
+                ui.add(egui::TextEdit::singleline(&mut self.import_path).desired_width(360.0))
+                    .labelled_by(l.id);
+                if ui.button("Pick…").clicked()
+                    && let Some(p) = platform::pick_checkpoint()
+                {
+                    self.import_path = p.display().to_string();
+                }
+                let busy = self.worker.is_some() || self.importing.is_some();
+                if ui.add_enabled(!busy, egui::Button::new("Import")).clicked() {
+                    let ctx = ui.ctx().clone();
+                    self.start_import(&ctx);
+                }
+            });
+        }
         for e in &self.errors {
             ui.colored_label(Color32::from_rgb(220, 50, 50), e);
         }
@@ -793,7 +882,7 @@ impl App {
         ui.label(RichText::new(format!("PT decisions ({})", r.decisions.len())).strong());
         let n = r.decisions.len();
         for d in &r.decisions {
-            let what = d.summary();
+            let what = d.summary(&r.space());
             egui::CollapsingHeader::new(format!(
                 "#{} {} cell: {what} ({:.1} s)",
                 d.index + 1,
@@ -909,8 +998,31 @@ impl App {
                     .and_then(|b| platform::save_file(&base, "metrics_export.json", &b))
                     .unwrap_or_else(|e| e);
             }
-            if ui.button("Save PNG").clicked() {
+            if ui.button("Save view as PNG").clicked() {
                 self.export_png = Some(base.join("cells.png"));
+            }
+            // The report's figures (curves, α, PT scores, both cells), drawn from the record by
+            // the same code as `report.md`'s: PNG files on the desktop, SVG downloads in the page.
+            if ui.button("Save figures").clicked() {
+                let format = crate::figures::Format::for_report();
+                self.status = crate::figures::run_figures(&r.figure_data(), format)
+                    .map_err(|e| e.to_string())
+                    .and_then(|figs| {
+                        let mut saved = Vec::new();
+                        for f in figs {
+                            let name = format!("figure_{}.{}", f.name, format.extension());
+                            platform::save_file(&base, &name, &f.bytes)?;
+                            saved.push(name);
+                        }
+                        Ok(if saved.is_empty() {
+                            "no figures yet".to_string()
+                        } else if platform::HAS_FILES {
+                            format!("saved {} in {}", saved.join(", "), base.display())
+                        } else {
+                            format!("downloaded {}", saved.join(", "))
+                        })
+                    })
+                    .unwrap_or_else(|e| e);
             }
         });
     }

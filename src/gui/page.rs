@@ -131,7 +131,7 @@ pub async fn run_job(
         Ok(JobEnd::Finished) => {
             set_text("status", "Finished.");
             if let Some(sel) = &finished {
-                report_to_page(sel, s.space, t_job.elapsed().as_secs_f64(), &device);
+                report_to_page(sel, s.space, t_job.elapsed().as_secs_f64(), &device, store);
             }
         }
         Ok(_) => set_text("status", "Stopped."),
@@ -145,7 +145,25 @@ pub async fn run_job(
 
 /// Write the finished run into the page (`#result`, and the title `darts-pt: done`), where a
 /// person or a browser test reads it.
-fn report_to_page(sel: &Selection, space: SpaceName, seconds: f64, device: &str) {
+fn report_to_page(
+    sel: &Selection,
+    space: SpaceName,
+    seconds: f64,
+    device: &str,
+    store: &MemoryRun,
+) {
+    use crate::rundir::RunStore as _;
+    // The report's figures, as the job wrote them into the run (SVG in the page): `name:bytes`.
+    let figures: Vec<String> = ["curves", "alpha", "pt_scores", "cells"]
+        .iter()
+        .filter_map(|n| {
+            let file = format!("{}/{n}.svg", crate::figures::FOLDER);
+            let bytes = store.read(&file).ok().flatten()?;
+            bytes
+                .starts_with(b"<svg")
+                .then(|| format!("{n}:{}", bytes.len()))
+        })
+        .collect();
     let line = |g: &Option<String>, l: &Option<crate::nb201::Lookup>| match (g, l) {
         (Some(g), Some(l)) => format!("{g}  NAS-Bench-201 {l}"),
         (Some(g), None) => g.clone(),
@@ -173,6 +191,7 @@ fn report_to_page(sel: &Selection, space: SpaceName, seconds: f64, device: &str)
         attr("data-magnitude", sel.magnitude.clone().unwrap_or_default());
         attr("data-space", space.to_string());
         attr("data-seconds", format!("{seconds:.1}"));
+        attr("data-figures", figures.join(" "));
     }
     set_title("darts-pt: done");
 }

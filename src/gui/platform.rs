@@ -66,6 +66,37 @@ pub fn pick_folder() -> Option<PathBuf> {
     rfd::FileDialog::new().pick_folder()
 }
 
+/// A reference checkpoint chosen in the system's picker (desktop only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn pick_checkpoint() -> Option<PathBuf> {
+    rfd::FileDialog::new()
+        .add_filter("darts-pt checkpoint", &["pt", "pth", "tar", "safetensors"])
+        .add_filter("any file", &["*"])
+        .pick_file()
+}
+
+/// Import a reference checkpoint into `run_dir` on a new thread, holding the run directory's
+/// lock as `darts-pt import` does; the result (the magnitude genotype, or why not) arrives on
+/// the returned channel, after `wake` is called.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn spawn_import(
+    checkpoint: PathBuf,
+    settings: SearchSettings,
+    run_dir: PathBuf,
+    wake: Box<dyn Fn() + Send>,
+) -> std::sync::mpsc::Receiver<std::result::Result<String, String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = crate::rundir::RunDir::new(&run_dir)
+            .lock("darts-pt gui import")
+            .and_then(|_lock| crate::import::import_reference(&checkpoint, &settings, &run_dir))
+            .map_err(|e| e.to_string());
+        let _ = tx.send(result);
+        wake();
+    });
+    rx
+}
+
 /// No folders in the browser.
 #[cfg(target_arch = "wasm32")]
 pub fn pick_folder() -> Option<PathBuf> {

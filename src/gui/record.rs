@@ -220,6 +220,18 @@ impl RunRecord {
         SearchSpace::new(self.settings.space)
     }
 
+    /// What the report's figures are drawn from ([`crate::figures::run_figures`]).
+    pub fn figure_data(&self) -> crate::figures::RunData {
+        crate::figures::RunData {
+            space: self.space(),
+            epochs: self.epochs.clone(),
+            tune: self.tune.clone(),
+            decisions: self.decisions.clone(),
+            magnitude: self.magnitude.clone(),
+            pt: self.pt.clone(),
+        }
+    }
+
     /// Softmax(α) `[edges][ops]` of `cell` after search epoch `epoch` (the last when `None`).
     pub fn alpha(&self, cell: CellType, epoch: Option<usize>) -> Option<&Vec<Vec<f32>>> {
         let m = match epoch {

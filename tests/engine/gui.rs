@@ -242,3 +242,51 @@ fn live_tiny_run_shows_a_decision_and_stops() {
     assert!(out.join("genotype_pt.txt").exists());
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// Import from the app (issue 18): no file is an inline error; the reference's NAS-Bench-201
+/// checkpoint with the form's space, dataset and sizes becomes a run that opens, resumable (PT).
+#[test]
+fn import_from_the_app_opens_the_imported_run() {
+    let mut h = harness(App::new("lavapipe (test)"));
+    h.run();
+    h.get_by_label("Import").click();
+    h.run();
+    assert!(
+        h.state()
+            .errors
+            .iter()
+            .any(|e| e.contains("checkpoint file")),
+        "{:?}",
+        h.state().errors
+    );
+    let Some(shared) = crate::shared_dir() else {
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("darts-pt-gui-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut form =
+        darts_pt::gui::Form::quick(darts_pt::space::SpaceName::Nb201, DatasetName::Cifar10);
+    form.data_dir = shared.join("data/cifar10-subset").display().to_string();
+    // The reference supernet's sizes (the paper's NAS-Bench-201 supernet).
+    form.settings.init_channels = 16;
+    form.settings.layers = 5;
+    form.out = out.display().to_string();
+    h.state_mut().form = form;
+    h.state_mut().import_path = shared
+        .join("fixtures/nb201/supernet.pt")
+        .display()
+        .to_string();
+    h.get_by_label("Import").click();
+    h.run();
+    wait_for(&mut h, "the import", Duration::from_secs(120), |a| {
+        a.importing.is_none()
+    });
+    let app = h.state();
+    assert!(app.errors.is_empty(), "{:?}", app.errors);
+    let r = app.record.as_ref().expect("the imported run is open");
+    assert!(r.magnitude.is_some() && r.pt.is_none(), "{}", app.status);
+    assert_eq!(r.phase, Phase::Stopped);
+    assert!(app.status.contains("imported"), "{}", app.status);
+    assert!(out.join("genotype_magnitude.txt").is_file());
+    let _ = std::fs::remove_dir_all(&out);
+}

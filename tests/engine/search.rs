@@ -180,6 +180,38 @@ fn search_lowers_training_loss_on_digits_and_cifar10() {
     lowers_loss(s, d);
 }
 
+/// The α step follows the validation loss, not only the weight decay: after one first-order
+/// step Adam moves every α by about its learning rate, in the direction of −∂L_val/∂α. With α
+/// left out of the graph (stop 30's regression: every search kept α at its initial values,
+/// decayed towards 0) each α moved against its own sign instead.
+#[test]
+fn alpha_is_trained_in_a_first_order_search() {
+    let (mut s, d) = tiny("alpha-trained", 3, 1);
+    s.limit_train = Some(32); // one step: a weight half of 16 images, batch 16
+    let out = run::search(&s, &d, false, &mut |_| true).unwrap();
+    let space = darts_pt::space::SearchSpace::new(SpaceName::Nb201);
+    let a0 = darts_pt::supernet::init_alpha_rows(&space, 3)[0].concat();
+    let a1 = out
+        .run
+        .trainer
+        .alphas
+        .rows(darts_pt::space::CellType::Normal)
+        .concat();
+    let lr = s.hyper.arch_learning_rate as f32;
+    let moved: Vec<f32> = a0.iter().zip(&a1).map(|(x, y)| y - x).collect();
+    assert!(
+        moved.iter().all(|m| (m.abs() - lr).abs() < 0.2 * lr),
+        "Adam's first step is ±lr per α: {moved:?}"
+    );
+    let towards_zero = a0.iter().zip(&moved).filter(|(a, m)| *a * *m < 0.0).count();
+    assert!(
+        towards_zero < a0.len() * 9 / 10,
+        "{towards_zero} of {} α moved towards 0: the step saw only the weight decay",
+        a0.len()
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
 #[test]
 fn methods_run_and_blank_keeps_alpha() {
     for (method, second) in [

@@ -260,6 +260,44 @@ fn killed_run_resumes_to_the_same_genotype() {
     );
     let report = std::fs::read_to_string(a.join("report.md")).unwrap();
     assert!(report.contains("NAS-Bench-201") && report.contains("PT decisions"));
+    // The figures (issue 18): PNGs beside the report, embedded in it.
+    for name in ["curves", "alpha", "pt_scores", "cells"] {
+        let file = format!("figures/{name}.png");
+        assert!(
+            report.contains(&format!("]({file})")),
+            "{name} not in report.md"
+        );
+        let img = image::open(a.join(&file)).unwrap();
+        assert!(img.width() >= 400 && img.height() >= 100, "{file}");
+    }
+    // PT decision headers name edges as the field does.
+    assert!(report.contains("edge 0 -> 1"), "{report}");
+    // `darts-pt draw RUN_DIR`: both cells side by side (PNG), or the PT cell as DOT.
+    let png = a.join("drawn.png");
+    let out = Command::new(bin())
+        .args([
+            "draw",
+            &a.display().to_string(),
+            "--output",
+            &png.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(image::open(&png).unwrap().width() > 400);
+    let out = Command::new(bin())
+        .args(["draw", &a.display().to_string()])
+        .output()
+        .unwrap();
+    let dot = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        dot.starts_with("digraph genotype {") && dot.contains("->"),
+        "{dot}"
+    );
     let sel: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("selection.json")).unwrap()).unwrap();
     assert!(sel["nb201_pt"]["cifar10"].as_f64().unwrap() >= 10.0);
