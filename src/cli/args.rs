@@ -128,6 +128,11 @@ pub struct KernelArgs {
     /// plain (Burn's tensor-op compositions everywhere, for bisecting).
     #[arg(long, default_value = "fused", value_parser = parse_enum::<Kernels>)]
     pub kernels: Kernels,
+    /// The wgpu adapter for `--device wgpu` (or a wgpu run): its number in `darts-pt devices`
+    /// or part of its name [default: a discrete GPU, else an integrated one, else a CPU
+    /// rasteriser such as lavapipe].
+    #[arg(long)]
+    pub adapter: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -487,6 +492,13 @@ pub struct RunArgs {
 pub struct LookupArgs {
     /// NAS-Bench-201 cell, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'.
     pub arch: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

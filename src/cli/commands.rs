@@ -277,6 +277,44 @@ pub fn lookup(args: &LookupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn devices_cmd(args: &DevicesArgs) -> anyhow::Result<()> {
+    let list = darts_pt::device::adapters();
+    let chosen = darts_pt::device::choose_adapter(&list, None)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "adapters": list,
+                "default": chosen.as_ref().map(|a| a.index),
+            }))?
+        );
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!(
+            "no wgpu adapter (install a Vulkan driver, e.g. Mesa's mesa-vulkan-drivers); --device cpu works everywhere"
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<3} {:<44} {:<7} {:<14} driver",
+        "#", "adapter", "API", "type"
+    );
+    for a in &list {
+        let mark = if chosen.as_ref().is_some_and(|c| c.index == a.index) {
+            "  <- --device wgpu"
+        } else {
+            ""
+        };
+        println!(
+            "{:<3} {:<44} {:<7} {:<14} {}{mark}",
+            a.index, a.name, a.backend, a.device_type, a.driver
+        );
+    }
+    println!("(choose another with --adapter N or --adapter NAME)");
+    Ok(())
+}
+
 pub fn draw_cmd(args: &DrawArgs) -> anyhow::Result<()> {
     use darts_pt::figures::{DrawFormat, draw};
     let format = match (&args.format, &args.output) {

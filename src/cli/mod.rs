@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use darts_pt::engine::Control;
-use darts_pt::kernels::{self, Kernels};
+use darts_pt::kernels;
 
 use args::*;
 use commands::*;
@@ -35,6 +35,8 @@ enum Command {
     Run(RunArgs),
     /// NAS-Bench-201 test accuracies and rank of a cell (offline table).
     Lookup(LookupArgs),
+    /// List the wgpu adapters (name, graphics API, type) and the one `--device wgpu` opens.
+    Devices(DevicesArgs),
     /// Draw a genotype's cells, or a run's magnitude and PT cells side by side: PNG, SVG, or
     /// Graphviz DOT (for papers: `darts-pt draw G | dot -Tpdf > cell.pdf`).
     Draw(DrawArgs),
@@ -58,8 +60,9 @@ enum Command {
 }
 
 impl Command {
-    /// The `--kernels` of a command that computes on a device (set once, at startup).
-    fn kernels(&self) -> Option<Kernels> {
+    /// The `--kernels` and `--adapter` of a command that computes on a device (set once, at
+    /// startup).
+    fn kernels(&self) -> Option<&KernelArgs> {
         let k = match self {
             Command::Info(a) => &a.kernels,
             Command::Search(a) => &a.compute.kernels,
@@ -72,7 +75,7 @@ impl Command {
             Command::Score(a) => &a.kernels,
             _ => return None,
         };
-        Some(k.kernels)
+        Some(k)
     }
 }
 
@@ -133,7 +136,8 @@ pub fn main() -> ExitCode {
         install_ctrl_c();
     }
     if let Some(k) = cli.command.kernels() {
-        kernels::set_kernels(k);
+        kernels::set_kernels(k.kernels);
+        darts_pt::device::set_adapter(k.adapter.clone());
     }
     let result = match &cli.command {
         Command::Info(args) => info(args).context("info"),
@@ -142,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run_cmd(args, given).context("run"),
         Command::Lookup(args) => lookup(args).context("lookup"),
         Command::Draw(args) => draw_cmd(args).context("draw"),
+        Command::Devices(args) => devices_cmd(args).context("devices"),
         Command::Import(args) => import_cmd(args, given).context("import"),
         Command::Score(args) => score_cmd(args).context("score"),
         Command::Train(args) => train_cmd(args, given).context("train"),

@@ -450,6 +450,7 @@ fn flex_and_wgpu_agree_on_logits_and_alpha_gradients() {
 
 mod bench;
 mod datasets;
+mod devices;
 mod draw;
 mod fidelity;
 mod fuzz;
