@@ -287,6 +287,49 @@ pub async fn init_wgpu_async() -> Result<ComputeDevice> {
     open(Backend::Wgpu)
 }
 
+/// The process's wgpu device (native): opened once, on the adapter [`set_adapter`] chose or the
+/// preferred one ([`choose_adapter`]).
+#[cfg(not(target_arch = "wasm32"))]
+fn native_wgpu() -> Result<&'static Opened> {
+    let choice = ADAPTER.get().cloned().flatten();
+    let listed = |choice: &Option<String>| {
+        // `--adapter N` counts in the whole list `darts-pt devices` shows; the default
+        // asks GL only when no other API offers an adapter.
+        let list = list_adapters(choice.is_some());
+        if list.is_empty() && choice.is_none() {
+            list_adapters(true)
+        } else {
+            list
+        }
+    };
+    if WGPU.get().is_none()
+        && let Some(c) = &choice
+    {
+        // A choice that names no adapter is the user's error, not a missing driver.
+        choose_adapter(&listed(&choice), Some(c))?;
+    }
+    Ok(WGPU.get_or_init(|| {
+        let chosen = match choose_adapter(&listed(&choice), choice.as_deref()) {
+            Ok(a) => a,
+            Err(e) => return Err(e.to_string()),
+        };
+        let init = move || match &chosen {
+            Some(a) => {
+                let (kind, api) = a.selector();
+                Device::wgpu_options()
+                    .device_kind(kind)
+                    .graphics_api(api)
+                    .init_with_setup()
+            }
+            None => Device::wgpu_options().init_with_setup(),
+        };
+        match std::panic::catch_unwind(init) {
+            Ok(result) => describe(result),
+            Err(_) => Err("the wgpu runtime panicked while looking for an adapter".into()),
+        }
+    }))
+}
+
 /// Open `backend`. The wgpu runtime is initialised once per process; when no adapter exists the
 /// error says so and suggests `--device cpu`. In the browser build, [`init_wgpu_async`] must have
 /// run first.
@@ -299,43 +342,7 @@ pub fn open(backend: Backend) -> Result<ComputeDevice> {
         }),
         Backend::Wgpu => {
             #[cfg(not(target_arch = "wasm32"))]
-            let choice = ADAPTER.get().cloned().flatten();
-            let listed = |choice: &Option<String>| {
-                // `--adapter N` counts in the whole list `darts-pt devices` shows; the default
-                // asks GL only when no other API offers an adapter.
-                let list = list_adapters(choice.is_some());
-                if list.is_empty() && choice.is_none() {
-                    list_adapters(true)
-                } else {
-                    list
-                }
-            };
-            if WGPU.get().is_none()
-                && let Some(c) = &choice
-            {
-                // A choice that names no adapter is the user's error, not a missing driver.
-                choose_adapter(&listed(&choice), Some(c))?;
-            }
-            let opened = WGPU.get_or_init(|| {
-                let chosen = match choose_adapter(&listed(&choice), choice.as_deref()) {
-                    Ok(a) => a,
-                    Err(e) => return Err(e.to_string()),
-                };
-                let init = move || match &chosen {
-                    Some(a) => {
-                        let (kind, api) = a.selector();
-                        Device::wgpu_options()
-                            .device_kind(kind)
-                            .graphics_api(api)
-                            .init_with_setup()
-                    }
-                    None => Device::wgpu_options().init_with_setup(),
-                };
-                match std::panic::catch_unwind(init) {
-                    Ok(result) => describe(result),
-                    Err(_) => Err("the wgpu runtime panicked while looking for an adapter".into()),
-                }
-            });
+            let opened = native_wgpu()?;
             #[cfg(target_arch = "wasm32")]
             let opened = WGPU.get().ok_or_else(|| Error::Device {
                 device: "wgpu".into(),
