@@ -10,7 +10,7 @@ CIFAR-10 accuracy from the embedded table; for DARTS, valid DARTS genotypes (two
 Speaks the W3C WebDriver protocol with Python's standard library only.
 
 Environment: CHROMIUM (default /usr/bin/chromium), CHROMEDRIVER (default /usr/bin/chromedriver),
-DARTS_PT_BROWSER_TIMEOUT (seconds per page, default 1500), DARTS_PT_BROWSER_JOBS (which pages:
+DARTS_PT_BROWSER_TIMEOUT (seconds per page, default 2400), DARTS_PT_BROWSER_JOBS (which pages:
 `nb201,darts` by default).
 """
 
@@ -189,7 +189,7 @@ def run_page(wd, name, url, timeout):
 def main():
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     chromedriver = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-    timeout = float(os.environ.get("DARTS_PT_BROWSER_TIMEOUT", "1500"))
+    timeout = float(os.environ.get("DARTS_PT_BROWSER_TIMEOUT", "2400"))
     if not os.path.isfile(os.path.join(WEB, "pkg", "darts_pt_web_bg.wasm")):
         sys.exit("browser test: web/pkg is missing; run web/build.sh first")
 
