@@ -1,12 +1,14 @@
 //! Which implementation of the hot ops a process uses: `--kernels plain|fused`.
 //!
 //! * `plain`: every op is a composition of Burn tensor ops (the reference's semantics, op for op).
-//! * `fused` (default): where the tensor lives on Burn's `flex` CPU backend, the ops of the
-//!   `darts-pt-kernels` crate (`shaders/`) replace those compositions: BatchNorm with batch
-//!   statistics (affine or not), 3×3 average and max pooling, the mixed-op weighted sum, ReLU, and
-//!   depthwise and dense convolutions. Each computes the same numbers as the plain path within a
-//!   tolerance its tests state (max |a−b| / max |b|), forward and backward. A backend without a
-//!   fused implementation (wgpu, the browser) takes the plain path by itself.
+//! * `fused` (default): the ops of the `darts-pt-kernels` crate (`shaders/`) replace those
+//!   compositions where they apply. On Burn's `flex` CPU backend: BatchNorm with batch
+//!   statistics (affine or not), 3×3 average and max pooling, the mixed-op weighted sum, ReLU,
+//!   and depthwise and dense convolutions. On the CubeCL backend (`--device wgpu`, natively):
+//!   the mixed-op weighted sum, affine-free BatchNorm with batch statistics and ReLU, as CubeCL
+//!   kernels (`darts_pt_kernels::cube`). Each computes the same numbers as the plain path within
+//!   a tolerance its tests state (max |a−b| / max |b|), forward and backward. Every other op, and
+//!   every op in the browser build, takes the plain path by itself.
 //!
 //! The choice is process-wide (an atomic), set once from the command line, and recorded in each
 //! run's `manifest.json`. Model-level savings that are exact rewrites on every backend (the ReLU
@@ -25,7 +27,8 @@ cli_enum! {
     Kernels {
         /// Burn tensor-op compositions everywhere (for bisecting).
         Plain = "plain",
-        /// The fused ops of `darts-pt-kernels` on flex; plain elsewhere.
+        /// The fused ops of `darts-pt-kernels`: on flex, and on wgpu for the mixed-op sum,
+        /// affine-free BatchNorm and ReLU; plain elsewhere.
         #[default]
         Fused = "fused",
     }
@@ -68,18 +71,30 @@ pub fn with_kernels<R>(k: Kernels, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// BatchNorm with batch statistics through the fused kernel: `(output, mean, biased variance)`,
-/// or `None` when the plain path must run (kernels `plain`, a backend other than flex, the
+/// BatchNorm with batch statistics through the fused kernels: `(output, mean, biased variance)`,
+/// the statistics `[channels]` untracked on `x`'s device, or `None` when the plain path must run
+/// (kernels `plain`, an affine BatchNorm off flex, a backend other than flex and CubeCL, the
 /// browser build).
 pub(crate) fn batch_norm_train(
     x: &burn::tensor::Tensor<4>,
     affine: Option<(&burn::tensor::Tensor<1>, &burn::tensor::Tensor<1>)>,
     epsilon: f64,
-) -> Option<(burn::tensor::Tensor<4>, Vec<f32>, Vec<f32>)> {
+) -> Option<(
+    burn::tensor::Tensor<4>,
+    burn::tensor::Tensor<1>,
+    burn::tensor::Tensor<1>,
+)> {
     #[cfg(not(target_arch = "wasm32"))]
     if kernels() == Kernels::Fused {
-        return darts_pt_kernels::batch_norm_train(x, affine, epsilon)
-            .map(|o| (o.output, o.mean, o.var));
+        if let Some(o) = darts_pt_kernels::batch_norm_train(x, affine, epsilon) {
+            let device = x.device();
+            let stats = |v: Vec<f32>| burn::tensor::Tensor::<1>::from_floats(v.as_slice(), &device);
+            return Some((o.output, stats(o.mean), stats(o.var)));
+        }
+        if affine.is_none() {
+            return darts_pt_kernels::cube::batch_norm_train(x, epsilon);
+        }
+        return None;
     }
     let _ = (x, affine, epsilon);
     None
@@ -134,14 +149,15 @@ pub(crate) fn weighted_sum(
 ) -> Option<burn::tensor::Tensor<4>> {
     #[cfg(not(target_arch = "wasm32"))]
     if kernels() == Kernels::Fused {
-        return darts_pt_kernels::weighted_sum(terms, weights);
+        return darts_pt_kernels::weighted_sum(terms, weights)
+            .or_else(|| darts_pt_kernels::cube::weighted_sum(terms, weights));
     }
     let _ = (terms, weights);
     None
 }
 
 /// Whether the fused kernels apply to `t` on this thread: they are switched on and `t` is an f32
-/// tensor on flex (with or without autodiff).
+/// tensor on flex or on the CubeCL backend (wgpu), with or without autodiff.
 pub fn applies<const D: usize>(t: &burn::tensor::Tensor<D>) -> bool {
     fused_for(t)
 }
@@ -150,7 +166,7 @@ pub fn applies<const D: usize>(t: &burn::tensor::Tensor<D>) -> bool {
 pub(crate) fn fused_for<const D: usize>(t: &burn::tensor::Tensor<D>) -> bool {
     #[cfg(not(target_arch = "wasm32"))]
     if kernels() == Kernels::Fused {
-        return darts_pt_kernels::supported(t);
+        return darts_pt_kernels::supported(t) || darts_pt_kernels::cube::supported(t);
     }
     let _ = t;
     false
@@ -237,11 +253,12 @@ pub(crate) fn conv2d_shared(
     convs.iter().map(|c| conv2d(x.clone(), c)).collect()
 }
 
-/// ReLU through the fused kernel (all cores), Burn's `relu` otherwise (see [`batch_norm_train`]).
+/// ReLU through the fused kernels (flex: all cores; CubeCL: one launch each way), Burn's `relu`
+/// otherwise (see [`batch_norm_train`]).
 pub(crate) fn relu(x: burn::tensor::Tensor<4>) -> burn::tensor::Tensor<4> {
     #[cfg(not(target_arch = "wasm32"))]
     if kernels() == Kernels::Fused
-        && let Some(y) = darts_pt_kernels::relu(&x)
+        && let Some(y) = darts_pt_kernels::relu(&x).or_else(|| darts_pt_kernels::cube::relu(&x))
     {
         return y;
     }

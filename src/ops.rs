@@ -140,8 +140,7 @@ impl BatchNorm2d {
             let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
             let m = self.momentum;
             let device = x.device();
-            let batch_mean = Tensor::<1>::from_floats(mean.as_slice(), &device);
-            let batch_var = Tensor::<1>::from_floats(var.as_slice(), &device);
+            let (batch_mean, batch_var) = (mean, var);
             let old_mean = self.running_mean.value_sync().to_device(&device).detach();
             let old_var = self.running_var.value_sync().to_device(&device).detach();
             let new_mean = old_mean.mul_scalar(1.0 - m).add(batch_mean.mul_scalar(m));

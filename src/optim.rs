@@ -108,7 +108,7 @@ impl Sgd {
     }
 
     /// [`Sgd::step`] with the global gradient norm already read back (`norm`, as
-    /// `grad_norm_sq_tensor(..).sqrt()` on the host): the engine's loops read it without blocking.
+    /// `grad_norm_sq_tensor(..).sqrt()` on the host).
     pub fn step_with_norm<M: Module>(
         &mut self,
         module: M,
@@ -121,6 +121,35 @@ impl Sgd {
             Some(c) if norm.is_finite() => (c / (norm + 1e-6)).min(1.0),
             _ => 1.0,
         };
+        self.apply(module, grads, lr, Scale::Host(scale))
+    }
+
+    /// [`Sgd::step`] without any read to the host: the global gradient norm and the clip factor
+    /// `min(1, clip / (norm + 1e-6))` (1 for a non-finite norm, as the host path) stay on the
+    /// device as a `[1]` tensor that multiplies every gradient. The search step uses this, so
+    /// that a GPU is never waited on mid-step (issue 16); the factor is computed in f32 on the
+    /// device instead of f64 on the host, so it may differ from [`Sgd::step_with_norm`]'s in its
+    /// last bit (the test `device_clip_matches_the_host_clip` bounds the difference).
+    pub fn step_on_device<M: Module>(
+        &mut self,
+        module: M,
+        grads: &Gradients,
+        lr: f64,
+        clip: Option<f64>,
+    ) -> M {
+        let scale = match (clip, grad_norm_sq_tensor(&module, grads)) {
+            (Some(c), Some(sq)) => {
+                let norm = sq.sqrt();
+                let bad = norm.clone().is_nan().bool_or(norm.clone().is_inf());
+                let f = norm.add_scalar(1e-6).recip().mul_scalar(c).clamp_max(1.0);
+                Scale::Device(f.mask_fill(bad, 1.0))
+            }
+            _ => Scale::Host(1.0),
+        };
+        self.apply(module, grads, lr, scale)
+    }
+
+    fn apply<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64, scale: Scale) -> M {
         let mut m = SgdMapper {
             path: Vec::new(),
             grads,
@@ -132,13 +161,20 @@ impl Sgd {
     }
 }
 
+/// The clip factor `min(1, clip / (norm + 1e-6))`: read back to the host, or a `[1]` tensor on
+/// the device.
+enum Scale {
+    Host(f64),
+    Device(Tensor<1>),
+}
+
 struct SgdMapper<'a> {
     path: Vec<String>,
     grads: &'a Gradients,
     sgd: &'a mut Sgd,
     lr: f64,
     /// The clip factor `min(1, clip / (norm + 1e-6))` (1 without a clip).
-    scale: f64,
+    scale: Scale,
 }
 
 impl ModuleMapper for SgdMapper<'_> {
@@ -156,11 +192,15 @@ impl ModuleMapper for SgdMapper<'_> {
             return param;
         };
         let key = self.path.join(".");
-        let (sgd, lr, scale) = (&mut *self.sgd, self.lr, self.scale);
+        let (sgd, lr, scale) = (&mut *self.sgd, self.lr, &self.scale);
         param.map(|w| {
             let dims = w.dims();
             let w_in = w.inner();
-            let mut g = if scale < 1.0 { g.mul_scalar(scale) } else { g };
+            let mut g = match scale {
+                Scale::Host(s) if *s < 1.0 => g.mul_scalar(*s),
+                Scale::Host(_) => g,
+                Scale::Device(f) => g.mul(f.clone().reshape([1; D])),
+            };
             if sgd.weight_decay != 0.0 {
                 g = g.add(w_in.clone().mul_scalar(sgd.weight_decay));
             }
@@ -271,6 +311,43 @@ mod tests {
     #[derive(Module, Debug)]
     struct Lin {
         w: Param<Tensor<1>>,
+    }
+
+    /// The clip computed on the device gives the host clip's step, clipped or not, and leaves
+    /// the gradients alone for a non-finite norm.
+    #[test]
+    fn device_clip_matches_the_host_clip() {
+        let device = Device::flex().autodiff();
+        let vals = |l: &Lin| -> Vec<f32> { l.w.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap() };
+        // Norms 3·√2 (no clip at 5), 30·√2 (clipped to 5) and ∞ (left unclipped).
+        for factor in [3.0f64, 30.0, f64::INFINITY] {
+            let start = || Lin {
+                w: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(vec![1.0f32, -2.0], [2]),
+                    &device,
+                )),
+            };
+            let (a, b) = (start(), start());
+            let (mut host, mut dev) = (Sgd::new(0.9, 0.1), Sgd::new(0.9, 0.1));
+            let ga = a.w.val().sum().mul_scalar(factor).backward();
+            let gb = b.w.val().sum().mul_scalar(factor).backward();
+            let norm = grad_norm_sq(&a, &ga).sqrt();
+            let a = host.step_with_norm(a, &ga, 0.5, Some(5.0), norm);
+            let b = dev.step_on_device(b, &gb, 0.5, Some(5.0));
+            let (va, vb) = (vals(&a), vals(&b));
+            for (x, y) in va.iter().zip(&vb) {
+                if x.is_finite() {
+                    assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{factor}: {va:?} vs {vb:?}");
+                } else {
+                    assert_eq!(x.is_nan(), y.is_nan(), "{factor}: {va:?} vs {vb:?}");
+                }
+            }
+            if factor == 30.0 {
+                // Clipped: g = 30·(5 / (30·√2)) = 5/√2 each, plus decay.
+                let w = 1.0 - 0.5 * (5.0 / 2f64.sqrt() + 0.1);
+                assert!((vb[0] as f64 - w).abs() < 1e-5, "{vb:?}");
+            }
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::event::Event;
 use crate::genotype::{derive_darts, derive_nb201};
 use crate::optim::cosine_lr;
 use crate::rundir::{self, RunDir, RunStore};
-use crate::search::{Hyper, Method, Trainer, epoch_rng};
+use crate::search::{Hyper, Method, PendingStats, Trainer, epoch_rng};
 use crate::space::{Family, SearchSpace, SpaceName};
 use crate::supernet::{Alphas, SupernetConfig, build_seeded};
 
@@ -299,9 +299,17 @@ pub struct EpochTotals {
     pub valid_acc: f64,
 }
 
+/// Bilevel steps whose measurements (losses, correct counts) are read back from the device at
+/// once by [`train_epoch`] (issue 16: one wait for a GPU per group of steps, not per step).
+pub const STATS_EVERY: usize = 8;
+
 /// One epoch of bilevel steps: `half.div_ceil(batch)` steps, each drawing a random weight-half
-/// batch and a random α-half batch (spec §2.1). `on_step(step, loss)` follows every step, then
-/// [`Control::checkpoint`] (the driver runs; a pause waits there). A stop request is the
+/// batch and a random α-half batch (spec §2.1). The steps' measurements are read back from the
+/// device [`STATS_EVERY`] steps at a time (and at the epoch's end), so that a GPU is not waited on
+/// after every step; `on_step(step, loss)` then follows each of those steps in order. After every
+/// step comes [`Control::checkpoint`] (the driver runs; a pause waits there). A non-finite loss
+/// is an error naming its step, found when its group is read (the steps after it in the group
+/// have run, but nothing of them is saved). A stop request is the
 /// caller's to honour at its next checkpoint. `store` is named in the error of a non-finite loss
 /// (its last checkpoint is kept).
 #[allow(clippy::too_many_arguments)]
@@ -322,31 +330,44 @@ pub async fn train_epoch(
     let steps = half.div_ceil(batch_size);
     let (mut tl, mut tc, mut vl, mut vc, mut tn, mut vn) =
         (0.0, 0usize, 0.0, 0usize, 0usize, 0usize);
+    // Steps whose measurements are still on the device: (step, weight-half size, α-half size).
+    let mut pending: Vec<(usize, usize, usize)> = Vec::new();
+    let mut stats: Vec<PendingStats> = Vec::new();
     for step in 0..steps {
         let iw = random_batch(0..half, batch_size, rng);
         let ia = random_batch(half..n, batch_size, rng);
         let train = ds.batch(&ds.train, &iw, aug, rng, device);
         let valid = ds.batch(&ds.train, &ia, aug, rng, device);
-        let s = trainer.step(&train, &valid, lr, epsilon, rng).await?;
-        if !s.train_loss.is_finite() || !s.valid_loss.is_finite() {
-            return Err(Error::NonFinite {
-                epoch,
-                step,
-                message: format!(
-                    "loss became {} (weight step) / {} (α step); the last good checkpoint is kept in {}",
-                    s.train_loss,
-                    s.valid_loss,
-                    store.location()
-                ),
-            });
+        stats.push(
+            trainer
+                .step_pending(&train, &valid, lr, epsilon, rng)
+                .await?,
+        );
+        pending.push((step, iw.len(), ia.len()));
+        if pending.len() == STATS_EVERY || step + 1 == steps {
+            let read = PendingStats::read_all(std::mem::take(&mut stats)).await?;
+            for ((step, bw, ba), s) in pending.drain(..).zip(read) {
+                if !s.train_loss.is_finite() || !s.valid_loss.is_finite() {
+                    return Err(Error::NonFinite {
+                        epoch,
+                        step,
+                        message: format!(
+                            "loss became {} (weight step) / {} (α step); the last good checkpoint is kept in {}",
+                            s.train_loss,
+                            s.valid_loss,
+                            store.location()
+                        ),
+                    });
+                }
+                tl += s.train_loss * bw as f64;
+                vl += s.valid_loss * ba as f64;
+                tc += s.train_correct;
+                vc += s.valid_correct;
+                tn += bw;
+                vn += ba;
+                on_step(step, s.train_loss);
+            }
         }
-        tl += s.train_loss * iw.len() as f64;
-        vl += s.valid_loss * ia.len() as f64;
-        tc += s.train_correct;
-        vc += s.valid_correct;
-        tn += iw.len();
-        vn += ia.len();
-        on_step(step, s.train_loss);
         control.checkpoint().await;
     }
     Ok(EpochTotals {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Batch;
 use crate::engine;
 use crate::ops::BnMode;
-use crate::optim::{Adam, Sgd, grad_norm_sq_tensor};
+use crate::optim::{Adam, Sgd};
 use crate::space::CellType;
 use crate::supernet::{Alphas, Supernet};
 use crate::weights::{CellWeights, Mask, MixWeights, Overrides};
@@ -229,6 +229,31 @@ pub struct StepStats {
     pub valid_correct: usize,
 }
 
+/// What one bilevel step measured, still on the device: `[train loss, train correct, valid loss,
+/// valid correct]`. Read several at once with [`PendingStats::read_all`], so that a loop waits
+/// for the device once per group of steps instead of once per step.
+#[derive(Clone, Debug)]
+pub struct PendingStats(Tensor<1>);
+
+impl PendingStats {
+    /// The measurements of `pending`, in order, in one read (concatenated on the device).
+    /// Errors: a failed device read.
+    pub async fn read_all(pending: Vec<PendingStats>) -> crate::Result<Vec<StepStats>> {
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let v = engine::read(Tensor::cat(pending.into_iter().map(|p| p.0).collect(), 0)).await?;
+        Ok(v.chunks_exact(4)
+            .map(|c| StepStats {
+                train_loss: c[0],
+                train_correct: c[1] as usize,
+                valid_loss: c[2],
+                valid_correct: c[3] as usize,
+            })
+            .collect())
+    }
+}
+
 impl Trainer {
     /// A trainer with fresh optimizers.
     pub fn new(
@@ -262,10 +287,8 @@ impl Trainer {
     /// One bilevel step (spec §2.3): α step on `valid`, then weight step on `train` at weight
     /// learning rate `lr`. `epsilon` is the SDARTS perturbation size for this epoch.
     ///
-    /// Every device value the step needs on the host goes through [`engine::read`]: the global
-    /// gradient norm of the clip, the step's four measurements (read together at the end), and
-    /// what second-order DARTS (‖v‖) and SDARTS (softmax(α), the PGD gradients and losses) read.
-    /// Errors: a failed device read.
+    /// The step's four measurements are read at its end ([`Trainer::step_pending`] leaves them
+    /// on the device). Errors: a failed device read.
     pub async fn step(
         &mut self,
         train: &Batch,
@@ -274,6 +297,28 @@ impl Trainer {
         epsilon: f64,
         rng: &mut ChaCha8Rng,
     ) -> crate::Result<StepStats> {
+        let p = self.step_pending(train, valid, lr, epsilon, rng).await?;
+        Ok(PendingStats::read_all(vec![p]).await?[0])
+    }
+
+    /// [`Trainer::step`], its measurements left on the device.
+    ///
+    /// Host reads (issue 16's audit): first-order DARTS, `blank` and fixed-α steps read nothing
+    /// back: the gradient clip's global norm is applied on the device
+    /// ([`Sgd::step_on_device`]). What still reads, through [`engine::read`], and why:
+    /// second-order DARTS reads ‖v‖ once per step (ε = 0.01/‖v‖ and its zero test); SDARTS-RS
+    /// reads softmax(α) once per step (the perturbation is drawn on the host from the run's seeded
+    /// generator, so that runs replay); SDARTS-ADV reads softmax(α) and, per PGD iteration, the
+    /// perturbed α's gradient and the losses that decide whether the attack is kept.
+    /// Errors: a failed device read.
+    pub async fn step_pending(
+        &mut self,
+        train: &Batch,
+        valid: &Batch,
+        lr: f64,
+        epsilon: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> crate::Result<PendingStats> {
         // (1) α step; its loss and correct count stay on the device until the end.
         let (valid_loss, valid_correct) = if self.method == Method::Blank {
             // The reference does no α-half forward for `blank`; this one only measures, so it
@@ -305,18 +350,11 @@ impl Trainer {
         let logits = self.net.forward(train.images.clone(), &w, BnMode::Train);
         let (loss, correct) = loss_and_correct(logits, train.labels.clone());
         let grads = loss.backward();
-        let norm = match grad_norm_sq_tensor(&self.net, &grads) {
-            Some(t) => engine::read(t).await?[0].sqrt(),
-            None => 0.0,
-        };
-        self.net = self.sgd.step_with_norm(
-            self.net.clone(),
-            &grads,
-            lr,
-            Some(self.hyper.grad_clip),
-            norm,
-        );
-        let v = engine::read(Tensor::cat(
+        // The clip's global norm stays on the device (no wait for the GPU mid-step).
+        self.net = self
+            .sgd
+            .step_on_device(self.net.clone(), &grads, lr, Some(self.hyper.grad_clip));
+        Ok(PendingStats(Tensor::cat(
             vec![
                 loss.inner(),
                 correct.inner().float(),
@@ -324,14 +362,7 @@ impl Trainer {
                 valid_correct,
             ],
             0,
-        ))
-        .await?;
-        Ok(StepStats {
-            train_loss: v[0],
-            train_correct: v[1] as usize,
-            valid_loss: v[2],
-            valid_correct: v[3] as usize,
-        })
+        )))
     }
 
     /// [`Trainer::step`] driven to completion on this thread (native only).

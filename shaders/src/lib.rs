@@ -34,6 +34,7 @@
 
 mod bn;
 mod bridge;
+pub mod cube;
 mod conv;
 mod dwconv;
 mod pool;

@@ -124,8 +124,9 @@ impl OutputArgs {
 /// the device a run directory names (`select`, `score`, `info --device`).
 #[derive(Args, Debug, Clone)]
 pub struct KernelArgs {
-    /// Hot-op implementation: fused (the darts-pt-kernels ops on the CPU; wgpu computes plain) or
-    /// plain (Burn's tensor-op compositions everywhere, for bisecting).
+    /// Hot-op implementation: fused (the darts-pt-kernels ops: CPU kernels on flex; on wgpu, GPU
+    /// kernels for the mixed-op sum, affine-free BatchNorm and ReLU) or plain (Burn's tensor-op
+    /// compositions everywhere, for bisecting).
     #[arg(long, default_value = "fused", value_parser = parse_enum::<Kernels>)]
     pub kernels: Kernels,
     /// The wgpu adapter for `--device wgpu` (or a wgpu run): its number in `darts-pt devices`

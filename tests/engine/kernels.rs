@@ -60,8 +60,12 @@ struct Pass {
 }
 
 fn one_pass(space: SpaceName, k: Kernels, mask: &Mask) -> Pass {
+    one_pass_on(space, k, mask, &Device::flex())
+}
+
+fn one_pass_on(space: SpaceName, k: Kernels, mask: &Mask, device: &Device) -> Pass {
     with_kernels(k, || {
-        let dev = Device::flex().autodiff();
+        let dev = device.clone().autodiff();
         let (net, alphas) = build_seeded(&config(space), 7, &dev).unwrap();
         let (x, y) = batch(&dev, 3);
         let no = alphas.no_overrides();
@@ -134,6 +138,52 @@ fn fused_supernets_match_plain_forward_and_gradients() {
                 let r = rel(a, b);
                 assert!(r < TOL, "{space:?} gradient of {ka} differs by {r}");
             }
+        }
+    }
+}
+
+/// The GPU ops (`darts_pt_kernels::cube`: weighted sum, affine-free BatchNorm, ReLU) on whole
+/// supernets on wgpu (lavapipe in CI), against Burn's compositions on the same device.
+#[test]
+fn fused_supernets_on_wgpu_match_plain_forward_and_gradients() {
+    let wgpu = match darts_pt::device::open(darts_pt::device::Backend::Wgpu) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipping the GPU kernels' supernet check: {e}");
+            return;
+        }
+    };
+    let dev = wgpu.device;
+    assert!(with_kernels(Kernels::Fused, || darts_pt::kernels::applies(
+        &Tensor::<4>::zeros([1, 1, 2, 2], &dev.clone().autodiff())
+    )));
+    for space in [SpaceName::Nb201, SpaceName::Darts] {
+        for mask in [Mask::default(), Mask::op(CellType::Normal, 1, 2)] {
+            let t = std::time::Instant::now();
+            let p = one_pass_on(space, Kernels::Plain, &mask, &dev);
+            let tp = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let f = one_pass_on(space, Kernels::Fused, &mask, &dev);
+            let tf = t.elapsed().as_secs_f64();
+            let r = rel(&f.logits, &p.logits);
+            let mut worst = r;
+            assert!(r < TOL, "{space:?} logits differ on wgpu by {r}");
+            assert_ne!(f.logits, p.logits, "the GPU kernels ran");
+            for (a, b) in f.alpha.iter().zip(&p.alpha) {
+                let r = rel(a, b);
+                worst = worst.max(r);
+                assert!(r < TOL, "{space:?} α gradient differs on wgpu by {r}");
+            }
+            assert_eq!(f.weights.len(), p.weights.len());
+            for ((ka, a), (kb, b)) in f.weights.iter().zip(&p.weights) {
+                assert_eq!(ka, kb);
+                let r = rel(a, b);
+                worst = worst.max(r);
+                assert!(r < TOL, "{space:?} gradient of {ka} differs on wgpu by {r}");
+            }
+            eprintln!(
+                "{space:?}: wgpu fused vs plain worst {worst:.2e}; pass {tf:.2} s fused, {tp:.2} s plain"
+            );
         }
     }
 }
