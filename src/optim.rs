@@ -318,7 +318,13 @@ mod tests {
     #[test]
     fn device_clip_matches_the_host_clip() {
         let device = Device::flex().autodiff();
-        let vals = |l: &Lin| -> Vec<f32> { l.w.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap() };
+        let vals = |l: &Lin| -> Vec<f32> {
+            l.w.val()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap()
+        };
         // Norms 3·√2 (no clip at 5), 30·√2 (clipped to 5) and ∞ (left unclipped).
         for factor in [3.0f64, 30.0, f64::INFINITY] {
             let start = || Lin {
@@ -337,7 +343,10 @@ mod tests {
             let (va, vb) = (vals(&a), vals(&b));
             for (x, y) in va.iter().zip(&vb) {
                 if x.is_finite() {
-                    assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{factor}: {va:?} vs {vb:?}");
+                    assert!(
+                        (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+                        "{factor}: {va:?} vs {vb:?}"
+                    );
                 } else {
                     assert_eq!(x.is_nan(), y.is_nan(), "{factor}: {va:?} vs {vb:?}");
                 }

@@ -351,9 +351,9 @@ impl Trainer {
         let (loss, correct) = loss_and_correct(logits, train.labels.clone());
         let grads = loss.backward();
         // The clip's global norm stays on the device (no wait for the GPU mid-step).
-        self.net = self
-            .sgd
-            .step_on_device(self.net.clone(), &grads, lr, Some(self.hyper.grad_clip));
+        self.net =
+            self.sgd
+                .step_on_device(self.net.clone(), &grads, lr, Some(self.hyper.grad_clip));
         Ok(PendingStats(Tensor::cat(
             vec![
                 loss.inner(),

@@ -34,8 +34,8 @@
 
 mod bn;
 mod bridge;
-pub mod cube;
 mod conv;
+pub mod cube;
 mod dwconv;
 mod pool;
 mod relu;

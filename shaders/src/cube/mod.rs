@@ -231,14 +231,7 @@ fn copy_into(src: &CubeTensor, dst: &CubeTensor, offset: usize) {
     let (count, dim) = elementwise(src, m);
     // SAFETY: `dst` holds at least `offset + m` f32.
     unsafe {
-        kernels::copy_kernel::launch_unchecked(
-            &src.client,
-            count,
-            dim,
-            arg(src),
-            arg(dst),
-            offset,
-        )
+        kernels::copy_kernel::launch_unchecked(&src.client, count, dim, arg(src), arg(dst), offset)
     };
 }
 
@@ -488,9 +481,7 @@ pub fn relu(x: &Tensor<4>) -> Option<Tensor<4>> {
     let y = empty(&xp, shape(&xp));
     let (count, dim) = elementwise(&xp, n);
     // SAFETY: `x` and `y` hold `n` f32.
-    unsafe {
-        kernels::relu_kernel::launch_unchecked(&xp.client, count, dim, arg(&xp), arg(&y))
-    };
+    unsafe { kernels::relu_kernel::launch_unchecked(&xp.client, count, dim, arg(&xp), arg(&y)) };
     Some(match cx {
         Cubed::Plain(_) => plain_tensor(y),
         Cubed::Tracked(t) => record(ReluBackward, [t.node()], y.clone(), y),

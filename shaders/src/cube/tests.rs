@@ -120,7 +120,10 @@ fn weighted_sum_matches_the_composition_with_gradients() {
             } else {
                 plain_wsum(&terms, &w)
             };
-            let loss = y.mul(r.clone()).sum().add(terms[0].clone().mul_scalar(3.0).sum());
+            let loss = y
+                .mul(r.clone())
+                .sum()
+                .add(terms[0].clone().mul_scalar(3.0).sum());
             let grads = loss.backward();
             let tg: Vec<Tensor<4>> = terms.iter().map(|t| t.grad(&grads).unwrap()).collect();
             (tg, w.grad(&grads).unwrap())
@@ -140,13 +143,24 @@ fn weighted_sum_matches_the_composition_with_gradients() {
 fn batch_norm_matches_the_composition_with_gradients() {
     let Some(dev) = wgpu() else { return };
     let ad = dev.clone().autodiff();
-    for shape in [[4, 3, 5, 5], [2, 16, 8, 8], [64, 2, 3, 3], [8, 16, 32, 32], [1, 4, 1, 1]] {
+    for shape in [
+        [4, 3, 5, 5],
+        [2, 16, 8, 8],
+        [64, 2, 3, 3],
+        [8, 16, 32, 32],
+        [1, 4, 1, 1],
+    ] {
         let c = shape[1];
         let x0 = rand(shape, &dev);
         let r = rand(shape, &dev).autodiff();
 
         let x = x0.clone().autodiff().require_grad();
-        let plain = burn_bn(x.clone(), Tensor::ones([c], &ad), Tensor::zeros([c], &ad), 1e-5);
+        let plain = burn_bn(
+            x.clone(),
+            Tensor::ones([c], &ad),
+            Tensor::zeros([c], &ad),
+            1e-5,
+        );
         let grads = plain
             .output
             .clone()
@@ -176,7 +190,10 @@ fn batch_norm_matches_the_composition_with_gradients() {
         let (y0, m0, _) = batch_norm_train(&x0, 1e-5).expect("GPU BatchNorm");
         assert_eq!(m0.device(), dev);
         let e = rel(y0, plain.output.inner());
-        assert!(e < SUM_TOL, "{shape:?}: untracked outputs differ by {e:.2e}");
+        assert!(
+            e < SUM_TOL,
+            "{shape:?}: untracked outputs differ by {e:.2e}"
+        );
     }
 }
 
@@ -193,7 +210,12 @@ fn relu_matches_burn_with_gradients() {
         } else {
             burn::tensor::activation::relu(x.clone())
         };
-        let grads = y.clone().mul(r.clone()).sum().add(x.clone().sum()).backward();
+        let grads = y
+            .clone()
+            .mul(r.clone())
+            .sum()
+            .add(x.clone().sum())
+            .backward();
         (y, x.grad(&grads).unwrap())
     };
     let (yf, gf) = run(true);
